@@ -1,0 +1,39 @@
+"""The ``vidlift`` command: one sub-command per module, each with ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .. import __version__
+from . import convert, extract, zero_shot
+
+COMMANDS = (extract, zero_shot, convert)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidlift",
+        description="Transfer image-language foundation models (CLIP, SigLIP and kin) to video tasks.",
+    )
+    parser.add_argument("--version", action="version", version=f"vidlift {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as e:
+        # User-facing errors (bad spec, bad list file, mismatched output folder) carry a
+        # message that names the file; a traceback would bury it.
+        print(f"vidlift {args.command}: error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,278 @@
+"""One factory: a spec string -> model + preprocessing + tokenizer, with identity metadata.
+
+Spec strings
+------------
+``hf:<dir or hub id>``
+    An HF transformers CLIP or SigLIP directory (config.json + model.safetensors).
+``openclip:<arch>:<file or hub id>``
+    An open_clip state dict (``.safetensors`` or ``.bin``). ``<arch>`` is a name from
+    :data:`~vidlift.backbones.config.ARCHS` (``ViT-B-16``, ``ViT-B-16-gelu`` …), a path to an
+    open_clip model-config JSON, or ``auto`` to read ``open_clip_config.json`` beside the file.
+``openai:<file>``
+    An OpenAI CLIP checkpoint: the original TorchScript archive or a plain state dict.
+``random:<arch>[:<seed>]``
+    Random initialisation of a named architecture (benchmarks, parameter counts, tests).
+
+Hub ids resolve through huggingface_hub when online; offline (``HF_HUB_OFFLINE=1`` or no
+network) they fail at once with a message saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.transforms import VideoTransform
+from .config import CLIPConfig, get_arch
+from .formats import hf as hf_format
+from .formats import openclip as oc_format
+from .formats.torchscript import is_torchscript_archive, read_torchscript_state_dict
+from .model import CLIP
+from .tokenizer import ClipBpeTokenizer, HFTokenizer
+
+
+class BackboneLoadError(ValueError):
+    """A backbone spec could not be resolved or its weights do not fit the architecture."""
+
+
+@dataclass
+class BackboneMeta:
+    """Identity and provenance that travel with a loaded backbone."""
+
+    spec: str
+    format: str  # hf | openclip | openai | random
+    weights_sha256: str  # of the weight file(s); for random init, of "random:<arch>:<seed>"
+    config: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # resolved local path
+
+    @property
+    def identity(self) -> str:
+        """Short stable id of these exact weights, e.g. ``hf:3fa1c0de9b2e4f10``."""
+        return f"{self.format}:{self.weights_sha256[:16]}"
+
+
+class MissingTokenizer:
+    """Stands in where a checkpoint ships no tokenizer; fails clearly when used."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __call__(self, texts: Any) -> torch.Tensor:
+        raise BackboneLoadError(self.reason)
+
+
+@dataclass
+class Backbone:
+    """What :func:`load_backbone` returns; unpacks as ``model, preprocess, tokenizer``."""
+
+    model: CLIP
+    preprocess: VideoTransform
+    tokenizer: Any
+    meta: BackboneMeta
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.model, self.preprocess, self.tokenizer))
+
+
+def _sha256(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _hub_snapshot(spec: str, repo_id: str, patterns: list[str]) -> Path:
+    """Local folder of a hub repo's matching files (cached), or a clear failure offline."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    except Exception as e:  # offline, unknown repo, no network: all end the same way for the user
+        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+        why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else f"the hub gave {type(e).__name__}: {e}"
+        raise BackboneLoadError(
+            f"backbone {spec!r}: {repo_id!r} is not a local path and {why}; "
+            f"download it where there is network (hf download {repo_id}) and pass the directory"
+        ) from e
+
+
+def _build(cfg: CLIPConfig, sd: dict[str, torch.Tensor], source: str) -> CLIP:
+    model = CLIP(cfg)
+    try:
+        result = model.load_state_dict(sd, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise BackboneLoadError(f"{source}: weights do not fit the architecture: {e}") from e
+    if result.missing_keys or result.unexpected_keys:
+        raise BackboneLoadError(
+            f"{source}: weights do not fit the architecture; missing {result.missing_keys[:6]}, "
+            f"unexpected {result.unexpected_keys[:6]}"
+        )
+    return model.eval()
+
+
+def _load_hf(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
+    directory = Path(target)
+    if not directory.is_dir():
+        directory = _hub_snapshot(spec, target, ["*.json", "*.safetensors", "*.txt", "*.model"])
+    cfg_path = directory / "config.json"
+    if not cfg_path.is_file():
+        raise BackboneLoadError(f"backbone {spec!r}: {directory} has no config.json (not an HF model directory)")
+    try:
+        raw = json.loads(cfg_path.read_text())
+        cfg = hf_format.config_from_hf(raw, source=str(cfg_path))
+        prep = directory / "preprocessor_config.json"
+        if prep.is_file():
+            cfg.preprocess = hf_format.preprocess_from_hf(json.loads(prep.read_text()), cfg)
+        sd = hf_format.from_hf_state_dict(hf_format.load_hf_weights(directory), cfg, source=str(directory))
+    except (ValueError, FileNotFoundError, json.JSONDecodeError) as e:
+        raise BackboneLoadError(f"backbone {spec!r}: {e}") from e
+    model = _build(cfg, sd, str(directory))
+    weight_files = sorted(directory.glob("model*.safetensors"))
+    has_tok = any((directory / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model"))
+    if has_tok:
+        tokenizer: Any = HFTokenizer(directory, context_length=cfg.text.context_length)
+    elif cfg.loss == "clip" and cfg.text.vocab_size == 49408:
+        tokenizer = ClipBpeTokenizer(context_length=cfg.text.context_length)
+    else:
+        tokenizer = MissingTokenizer(f"backbone {spec!r}: {directory} ships no tokenizer files")
+    meta = BackboneMeta(spec, "hf", _sha256(weight_files), cfg.to_dict(), str(directory))
+    return model, tokenizer, meta
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A plain state dict from .safetensors, or a torch.save file read with weights_only."""
+    if not path.is_file():
+        raise BackboneLoadError(f"{path}: no such checkpoint file")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    if is_torchscript_archive(path):
+        return read_torchscript_state_dict(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling refusals and corrupt files alike
+        raise BackboneLoadError(f"{path}: not a loadable state dict ({type(e).__name__}: {e})") from e
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise BackboneLoadError(f"{path}: expected a state dict, found {type(obj).__name__}")
+    return {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
+def _load_openclip(spec: str, arch: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
+    path = Path(target)
+    cfg_file: Path | None = None
+    if not path.exists():
+        repo = target.removeprefix("hf-hub:")
+        path = _hub_snapshot(spec, repo, ["open_clip_*"])
+    if path.is_dir():
+        cands = [path / n for n in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin") if (path / n).is_file()]
+        if not cands:
+            raise BackboneLoadError(f"backbone {spec!r}: {path} has no open_clip_model.safetensors / open_clip_pytorch_model.bin")
+        path = cands[0]
+    try:
+        if arch == "auto":
+            cfg_file = cfg_file or next(
+                (p for p in (path.parent / "open_clip_config.json", path.parent / "config.json") if p.is_file()), None
+            )
+            if cfg_file is None:
+                raise BackboneLoadError(f"backbone {spec!r}: arch 'auto' needs open_clip_config.json beside {path}")
+            cfg = oc_format.read_openclip_json(cfg_file)
+        elif arch.endswith(".json"):
+            cfg = oc_format.read_openclip_json(Path(arch))
+        else:
+            cfg = get_arch(arch)
+        sd = oc_format.from_openclip_state_dict(_read_state_dict(path), source=str(path))
+    except (KeyError, ValueError) as e:
+        raise BackboneLoadError(f"backbone {spec!r}: {e}") from e
+    model = _build(cfg, sd, str(path))
+    meta = BackboneMeta(spec, "openclip", _sha256([path]), cfg.to_dict(), str(path))
+    return model, ClipBpeTokenizer(context_length=cfg.text.context_length), meta
+
+
+def _load_openai(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
+    path = Path(target)
+    raw = _read_state_dict(path)
+    try:
+        # OpenAI's released checkpoints all use QuickGELU and OpenAI's mean/std (the defaults).
+        cfg = oc_format.infer_config_from_state_dict(raw, quick_gelu=True)
+        sd = oc_format.from_openclip_state_dict(raw, source=str(path))
+    except (KeyError, ValueError) as e:
+        raise BackboneLoadError(f"backbone {spec!r}: {path} is not an OpenAI CLIP checkpoint ({e})") from e
+    model = _build(cfg, sd, str(path))
+    meta = BackboneMeta(spec, "openai", _sha256([path]), cfg.to_dict(), str(path))
+    return model, ClipBpeTokenizer(context_length=cfg.text.context_length), meta
+
+
+def _load_random(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
+    arch, _, seed = target.partition(":")
+    try:
+        cfg = get_arch(arch)
+        seed_value = int(seed or 0)
+    except (KeyError, ValueError) as e:
+        raise BackboneLoadError(f"backbone {spec!r}: {e}") from e
+    with torch.random.fork_rng():
+        torch.manual_seed(seed_value)
+        model = CLIP(cfg).eval()
+    if cfg.loss == "clip" and cfg.text.vocab_size == 49408:
+        tokenizer: Any = ClipBpeTokenizer(context_length=cfg.text.context_length)
+    else:
+        tokenizer = MissingTokenizer(f"backbone {spec!r}: architecture {arch} has no tokenizer")
+    digest = hashlib.sha256(f"random:{arch}:{seed_value}".encode()).hexdigest()
+    return model, tokenizer, BackboneMeta(spec, "random", digest, cfg.to_dict(), "")
+
+
+def load_backbone(spec: str) -> Backbone:
+    """Resolve a spec string (see module docstring) into a :class:`Backbone` in eval mode."""
+    kind, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise BackboneLoadError(f"backbone spec {spec!r} must look like hf:<dir>, openclip:<arch>:<file>, openai:<file> or random:<arch>")
+    if kind == "hf":
+        model, tok, meta = _load_hf(spec, rest)
+    elif kind == "openclip":
+        arch, sep, target = rest.partition(":")
+        if not sep or not target:
+            raise BackboneLoadError(f"backbone spec {spec!r}: expected openclip:<arch>:<file or hub id>")
+        model, tok, meta = _load_openclip(spec, arch, target)
+    elif kind == "openai":
+        model, tok, meta = _load_openai(spec, rest)
+    elif kind == "random":
+        model, tok, meta = _load_random(spec, rest)
+    else:
+        raise BackboneLoadError(f"backbone spec {spec!r}: unknown kind {kind!r} (hf, openclip, openai, random)")
+    p = model.cfg.preprocess
+    preprocess = VideoTransform(size=p.image_size, mean=p.mean, std=p.std, resize_mode=p.resize_mode, interpolation=p.interpolation)
+    return Backbone(model, preprocess, tok, meta)
+
+
+def save_backbone(model: CLIP, out: str | Path, fmt: str = "hf", tokenizer: Any = None) -> Path:
+    """Write ``model`` in a public format: ``hf`` (a directory transformers can load),
+    ``openclip`` (open_clip_model.safetensors + open_clip_config.json) or ``openai`` (a plain
+    state dict ``model.pt`` in OpenAI's layout). Returns the directory."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if fmt == "hf":
+        hf_format.save_hf(out, sd, model.cfg)
+        if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
+            tokenizer.save_pretrained(out)
+    elif fmt == "openclip":
+        from safetensors.torch import save_file
+
+        save_file(oc_format.to_openclip_state_dict(sd), str(out / "open_clip_model.safetensors"))
+        (out / "open_clip_config.json").write_text(json.dumps(oc_format.openclip_json_from_config(model.cfg), indent=2))
+    elif fmt == "openai":
+        torch.save(oc_format.to_openclip_state_dict(sd), out / "model.pt")
+    else:
+        raise ValueError(f"unknown format {fmt!r} (hf, openclip, openai)")
+    return out

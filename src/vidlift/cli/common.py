@@ -1,0 +1,43 @@
+"""Arguments shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from ..data.video import FpsSampler, FrameSampler, SegmentSampler
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def add_backbone_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backbone", required=True, metavar="SPEC",
+                   help="hf:<dir or hub id> | openclip:<arch>:<file or hub id> | openai:<file> | random:<arch>")
+
+
+def add_video_args(p: argparse.ArgumentParser, default_frames: int = 8) -> None:
+    p.add_argument("--videos", required=True, metavar="PATH",
+                   help="a folder (searched recursively) or a list file with one video path per line")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--frames", type=int, default=None, metavar="N",
+                   help=f"N frames per video, one from the centre of each of N equal segments (default {default_frames})")
+    g.add_argument("--fps", type=float, default=None, metavar="F", help="frames at a fixed rate of F per second instead")
+    p.add_argument("--max-frames", type=int, default=None, help="with --fps: at most this many frames per video")
+    p.add_argument("--batch-size", type=int, default=4, metavar="B", help="clips per forward pass (default 4)")
+    p.add_argument("--workers", type=int, default=0, help="decoding worker processes (default 0: in the main process)")
+    p.add_argument("--decoder", default="pyav", help="video decoding backend: pyav (default), torchcodec, decord, opencv")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="compute precision (autocast)")
+    p.set_defaults(default_frames=default_frames)
+
+
+def make_sampler(args: argparse.Namespace) -> FrameSampler:
+    if args.fps is not None:
+        if args.fps <= 0:
+            raise ValueError("--fps must be positive")
+        return FpsSampler(args.fps, max_frames=args.max_frames)
+    frames = args.frames if args.frames is not None else args.default_frames
+    if frames < 1:
+        raise ValueError("--frames must be at least 1")
+    return SegmentSampler(frames, mode="test")

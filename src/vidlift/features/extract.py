@@ -1,0 +1,175 @@
+"""Extract frozen backbone features for a set of videos into a folder with a manifest.
+
+Layout of ``out``::
+
+    extraction.json        what produced the folder: backbone identity, preprocessing, sampling, layers
+    manifest.jsonl         one line per video processed (status ok / failed); the last line per id wins
+    features/<id>.safetensors
+        embeds      (T, E)    projected per-frame embeddings (the joint image-text space)
+        layer_<i>   (T, N, D) tokens after block i, when requested (N includes the class token)
+        indices     (T,)      decoded frame indices
+        timestamps  (T,)      seconds
+
+Writes are atomic (temporary file, then rename) and a rerun into the same folder with the
+same settings skips videos already done, so an interrupted run loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..backbones.factory import Backbone
+from ..data.sources import VideoItem
+from ..data.video import FrameSampler
+from .runner import ClipDataset, ClipResult, iter_clip_features
+
+
+class ExtractionMismatchError(ValueError):
+    """The output folder holds features made with other settings."""
+
+
+@dataclass
+class ExtractSummary:
+    out: Path
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (video id, reason)
+    frames: int = 0
+    seconds: float = 0.0
+    shapes: dict[str, list[int]] = field(default_factory=dict)  # of the first video written
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def extraction_header(backbone: Backbone, sampler: FrameSampler, layers: Sequence[int], save_dtype: str) -> dict[str, Any]:
+    return {
+        "vidlift_version": __version__,
+        "backbone": {"spec": backbone.meta.spec, "identity": backbone.meta.identity,
+                     "weights_sha256": backbone.meta.weights_sha256},
+        "preprocess": asdict(backbone.model.cfg.preprocess),
+        "sampling": repr(sampler),
+        "layers": list(layers),
+        "dtype": save_dtype,
+    }
+
+
+def _check_header(out: Path, header: dict[str, Any]) -> None:
+    path = out / "extraction.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        keys = ("backbone", "preprocess", "sampling", "layers", "dtype")
+        diff = [k for k in keys if old.get(k) != json.loads(json.dumps(header[k]))]
+        if diff:
+            raise ExtractionMismatchError(
+                f"{path}: this folder holds features made with different {', '.join(diff)}; "
+                "use another --out (nothing was changed)"
+            )
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write_bytes(path, lambda p: p.write_text(json.dumps(header, indent=2)))
+
+
+def read_manifest(out: Path) -> dict[str, dict[str, Any]]:
+    """Entries of ``manifest.jsonl`` by video id (the last line per id wins)."""
+    entries: dict[str, dict[str, Any]] = {}
+    path = out / "manifest.jsonl"
+    if path.is_file():
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:
+                # A run killed mid-write leaves at most one partial last line; its video is redone.
+                continue
+            entries[e["video_id"]] = e
+    return entries
+
+
+def _write_result(out: Path, r: ClipResult, dtype: torch.dtype) -> dict[str, Any]:
+    tensors = {"embeds": r.embeds.to(dtype)}
+    for i, t in r.layers.items():
+        tensors[f"layer_{i}"] = t.to(dtype)
+    tensors["indices"] = torch.as_tensor(r.indices, dtype=torch.int64)
+    tensors["timestamps"] = torch.as_tensor(r.timestamps, dtype=torch.float64)
+    rel = Path("features") / f"{r.item.video_id}.safetensors"
+    dest = out / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_bytes(dest, lambda p: save_file({k: v.contiguous() for k, v in tensors.items()}, str(p)))
+    return {
+        "video_id": r.item.video_id, "status": "ok", "path": str(r.item.path), "file": rel.as_posix(),
+        "shapes": {k: list(v.shape) for k, v in tensors.items()},
+        "fps": r.fps, "duration": r.duration, "timestamps": [round(float(t), 4) for t in r.timestamps],
+    }
+
+
+def extract_features(
+    backbone: Backbone,
+    items: Sequence[VideoItem],
+    out: str | Path,
+    sampler: FrameSampler,
+    layers: Sequence[int] = (),
+    batch_size: int = 4,
+    workers: int = 0,
+    device: str = "cpu",
+    compute_dtype: torch.dtype = torch.float32,
+    save_dtype: str = "float32",
+    backend: str = "pyav",
+    progress: bool = True,
+) -> ExtractSummary:
+    """Extract features of ``items`` into ``out`` (see the module docstring for the layout)."""
+    out = Path(out)
+    depth = len(backbone.model.visual.blocks)
+    layers = sorted({i + depth if i < 0 else i for i in layers})
+    if any(not 0 <= i < depth for i in layers):
+        raise ValueError(f"layers must lie in [-{depth}, {depth}) for this {depth}-block image tower")
+    header = extraction_header(backbone, sampler, layers, save_dtype)
+    _check_header(out, header)
+    done = {vid for vid, e in read_manifest(out).items() if e.get("status") == "ok" and (out / e["file"]).is_file()}
+    todo = [it for it in items if it.video_id not in done]
+    summary = ExtractSummary(out=out, skipped=len(items) - len(todo))
+    if not todo:
+        return summary
+    model = backbone.model.to(device).eval()
+    dataset = ClipDataset(todo, sampler, backbone.preprocess, backend=backend)
+    dtype = getattr(torch, save_dtype)
+    start = time.perf_counter()
+    with open(out / "manifest.jsonl", "a") as manifest, tqdm(total=len(todo), unit="video", disable=not progress, desc="extract") as bar:
+        for r in iter_clip_features(model, dataset, batch_size, layers, workers, device, compute_dtype):
+            if r.error is not None:
+                entry: dict[str, Any] = {"video_id": r.item.video_id, "status": "failed", "path": str(r.item.path), "error": r.error}
+                summary.failed.append((r.item.video_id, r.error))
+                bar.write(f"skipped {r.item.path}: {r.error}")
+            else:
+                entry = _write_result(out, r, dtype)
+                summary.done += 1
+                summary.frames += int(r.embeds.shape[0])
+                summary.shapes = summary.shapes or entry["shapes"]
+            manifest.write(json.dumps(entry) + "\n")
+            manifest.flush()
+            bar.update()
+    summary.seconds = time.perf_counter() - start
+    return summary
