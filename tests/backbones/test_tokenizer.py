@@ -105,27 +105,19 @@ def test_bad_arguments(tmp_path, clip_tok):
 # --------------------------------------------------------------------------- HF CLIP directory
 
 
-def _write_vocab_and_merges(clip_tok, directory: Path) -> None:
-    """The files an HF CLIP repo carries, derived from vidlift's BPE file."""
-    (directory / "vocab.json").write_text(json.dumps(clip_tok.get_vocab()), encoding="utf-8")
-    n_merges = clip_tok.vocab_size - 2 * 256 - 2
-    with gzip.open(DEFAULT_CLIP_BPE_PATH, "rt", encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    # The .gz opens with its own odd header line; HF's merges.txt starts with "#version: 0.2".
-    merges = lines[1 : 1 + n_merges]
-    (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def hf_clip_dirs(tmp_path_factory, clip_tok):
     from transformers import CLIPTokenizer
 
     raw = tmp_path_factory.mktemp("clip_raw")
-    _write_vocab_and_merges(clip_tok, raw)
+    clip_tok.save_pretrained(raw)  # vocab.json + merges.txt + tokenizer_config.json
     with_len = tmp_path_factory.mktemp("clip_hf")
     CLIPTokenizer.from_pretrained(str(raw), model_max_length=77).save_pretrained(str(with_len))
+    bare = tmp_path_factory.mktemp("clip_bare")
+    clip_tok.save_pretrained(bare)
+    (bare / "tokenizer_config.json").unlink()  # vocab + merges only: no length limit anywhere
     without_len = tmp_path_factory.mktemp("clip_hf_nolen")
-    CLIPTokenizer.from_pretrained(str(raw)).save_pretrained(str(without_len))
+    CLIPTokenizer.from_pretrained(str(bare)).save_pretrained(str(without_len))
     return with_len, without_len
 
 

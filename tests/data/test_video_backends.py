@@ -3,15 +3,17 @@ import pytest
 import torch
 
 from tests.videos import read_indices
-from vidlift.data.video import VideoBackend, available_backends, decode, probe
+from vidlift.data.video import BackendUnavailableError, VideoBackend, available_backends, decode, get_backend, probe
 from vidlift.data.video.backends import BACKENDS
 
 OPTIONAL = [name for name in BACKENDS if name != "pyav"]
 
 
 def _require(backend: str):
-    if backend not in available_backends():
-        pytest.skip(f"{backend} not installed (pip install {BACKENDS[backend].pip_package})")
+    try:
+        get_backend(backend)
+    except BackendUnavailableError as e:
+        pytest.skip(str(e))
 
 
 def _assert_close(a: torch.Tensor, b: torch.Tensor):

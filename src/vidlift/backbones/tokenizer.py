@@ -218,6 +218,23 @@ class ClipBpeTokenizer:
         raw = bytes(to_byte[c] for c in pieces.replace(_END_OF_WORD, space))
         return raw.decode("utf-8", errors="replace").strip()
 
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write this vocabulary as an HF CLIP tokenizer (vocab.json, merges.txt and
+        tokenizer_config.json), so an HF-format checkpoint directory carries its tokenizer."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "vocab.json").write_text(json.dumps(self.get_vocab()), encoding="utf-8")
+        with gzip.open(self.vocab_path, "rt", encoding="utf-8") as f:
+            merges = f.read().split("\n")[1 : 1 + _CLIP_NUM_MERGES]
+        # HF's merges.txt opens with a version line where CLIP's file has its own header.
+        (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+        config = {
+            "tokenizer_class": "CLIPTokenizer", "model_max_length": self.context_length,
+            "bos_token": CLIP_SOT_TOKEN, "eos_token": CLIP_EOT_TOKEN, "unk_token": CLIP_EOT_TOKEN,
+            "pad_token": CLIP_EOT_TOKEN, "do_lower_case": True,
+        }
+        (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vocab_path={str(self.vocab_path)!r}, context_length={self.context_length})"
 
