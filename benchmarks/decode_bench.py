@@ -28,25 +28,29 @@ from vidlift.data.video import SegmentSampler, available_backends, decode, get_b
 
 
 def write_clip(path: str, seconds: float, width: int, height: int, fps: int, gop: int) -> str:
-    """Write a synthetic h264 clip with camera-like content: moving gradients, moving
-    shapes and sensor noise, so the bitrate and decode cost resemble real footage."""
+    """Write a synthetic h264 clip with camera-like content (a textured scene panning
+    under moving gradients, a moving object, sensor noise), so bitrate and decode cost
+    resemble real footage. Keyframes exactly every ``gop`` frames (no scene-cut ones)."""
     rng = np.random.default_rng(0)
+    texture = rng.uniform(0, 255, (2 * height, 2 * width, 3)).astype(np.float32)
+    # Blur the noise into blobs a few pixels wide: detail a codec must actually code.
+    for axis in (0, 1):
+        texture = sum(np.roll(texture, k, axis) for k in range(-2, 3)) / 5
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    x264 = f"keyint={gop}:min-keyint={gop}:scenecut=0"
     with av.open(path, mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"preset": "medium", "crf": "23"})
+        stream = container.add_stream("libx264", rate=fps, options={"preset": "medium", "crf": "23", "x264-params": x264})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.gop_size = gop
         stream.codec_context.time_base = Fraction(1, fps)
         for i in range(round(seconds * fps)):
             t = i / fps
-            r = 128 + 100 * np.sin(xx / 23 + 2.0 * t)
-            g = 128 + 100 * np.sin(yy / 17 - 1.3 * t + xx / 61)
-            b = 128 + 100 * np.cos((xx + yy) / 41 + 0.7 * t)
-            img = np.stack([r, g, b], -1)
+            dx, dy = int(40 * t) % width, int(15 * t) % height
+            img = 0.6 * texture[dy : dy + height, dx : dx + width]
+            img += 50 * np.sin(xx / 23 + 2.0 * t)[..., None] + 40 * np.cos((xx + yy) / 41 + 0.7 * t)[..., None]
             cx, cy = int((0.5 + 0.4 * np.sin(t)) * width), int((0.5 + 0.4 * np.cos(1.3 * t)) * height)
             img[max(cy - 30, 0) : cy + 30, max(cx - 40, 0) : cx + 40] = (240, 200, 30)
-            img += rng.normal(0, 6, img.shape)
-            frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
+            img += rng.normal(0, 4, img.shape)
+            frame = av.VideoFrame.from_ndarray(np.clip(img + 40, 0, 255).astype(np.uint8), format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
