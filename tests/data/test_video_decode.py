@@ -111,11 +111,14 @@ def test_should_seek_rules():
     assert not should_seek(4, 5, strategy="seek", **kw)  # next frame: never seek
     assert should_seek(4, 6, strategy="seek", **kw)
     assert not should_seek(-1, 500, strategy="sequential", **kw)
-    assert not should_seek(0, 10, strategy="auto", **kw)  # gap within threshold
-    assert should_seek(0, 20, strategy="auto", **kw)  # no index known: trust the gap
-    assert should_seek(0, 20, strategy="auto", keyframes=[0, 15], **kw)
-    assert not should_seek(0, 20, strategy="auto", keyframes=[0, 25], **kw)
-    assert not should_seek(16, 40, strategy="auto", keyframes=[0, 15, 45], **kw)
+    # No keyframe index: the gap decides.
+    assert not should_seek(0, 11, strategy="auto", **kw)
+    assert should_seek(0, 12, strategy="auto", **kw)
+    # With an index: the frames skipped up to the landing keyframe decide.
+    assert should_seek(0, 40, strategy="auto", keyframes=[0, 15, 30], **kw)  # lands on 30
+    assert not should_seek(0, 40, strategy="auto", keyframes=[0, 8, 50], **kw)  # lands on 8
+    assert not should_seek(16, 40, strategy="auto", keyframes=[0, 15, 45], **kw)  # behind pos
+    assert not should_seek(-1, 40, strategy="auto", keyframes=[-2, 45], **kw)  # start
 
 
 def test_decode_accepts_numpy_and_tensor_indices(clips):

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..config import (
-    OPENAI_MEAN, OPENAI_STD, SIGLIP_MEAN, SIGLIP_STD, CLIPConfig, PreprocessConfig, TextConfig, VisionConfig,
+    SIGLIP_MEAN, SIGLIP_STD, CLIPConfig, PreprocessConfig, TextConfig, VisionConfig,
 )
 
 Tensor = torch.Tensor
@@ -249,7 +249,3 @@ def save_hf(directory: Path, sd: dict[str, Tensor], cfg: CLIPConfig) -> None:
     (directory / "config.json").write_text(json.dumps(hf_config_dict(cfg), indent=2))
     (directory / "preprocessor_config.json").write_text(json.dumps(hf_preprocessor_dict(cfg), indent=2))
     save_file(to_hf_state_dict(sd, cfg), str(directory / "model.safetensors"), metadata={"format": "pt"})
-
-
-def default_mean_std(cfg: CLIPConfig) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    return (SIGLIP_MEAN, SIGLIP_STD) if cfg.loss == "siglip" else (OPENAI_MEAN, OPENAI_STD)

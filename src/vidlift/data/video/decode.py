@@ -30,12 +30,13 @@ def decode(
         backend: "pyav" (default), "opencv", "decord" or "torchcodec"; the optional ones
             must be installed (see :func:`~vidlift.data.video.available_backends`).
         strategy: how PyAV/OpenCV move between wanted frames. "sequential" decodes every
-            frame from the first wanted one on; "seek" jumps to the keyframe before every
-            wanted frame that is not the next one; "auto" seeks only across gaps larger than
-            ``seek_threshold`` frames (and, for PyAV, only when the container index shows a
-            keyframe inside the gap). All give the same frames. decord and torchcodec plan
-            their own seeks and accept only "auto".
-        seek_threshold: gap in frames above which "auto" may seek.
+            frame from the start up to the last wanted one; "seek" jumps to the keyframe
+            before every wanted frame that is not the next one; "auto" seeks only when that
+            skips more than ``seek_threshold`` frames (PyAV reads where keyframes are from
+            the container index, so it never seeks back to a keyframe it has passed). All
+            give the same frames. decord and torchcodec plan their own seeks and accept
+            only "auto".
+        seek_threshold: frames a seek must skip for "auto" to take it.
 
     Returns:
         uint8 tensor (T, H, W, 3), frame ``t`` being frame ``indices[t]``.

@@ -14,10 +14,10 @@ from ..errors import BackendUnavailableError
 Strategy = Literal["auto", "sequential", "seek"]
 STRATEGIES: tuple[str, ...] = ("auto", "sequential", "seek")
 
-# Gap (in frames) above which "auto" considers seeking. Decoding one 224p h264 frame costs
-# about as much as the seek itself plus the frame-thread pipeline refill, so gaps shorter
-# than this are cheaper to decode through; see docs/benchmarks.md for the measurements.
-DEFAULT_SEEK_THRESHOLD = 32
+# Frames a seek must skip before "auto" takes it. A seek costs a demuxer reposition, a
+# decoder flush and a refill of the frame-thread pipeline: about as much as decoding a dozen
+# 224p h264 frames here (measured, see docs/benchmarks.md), so shorter skips decode through.
+DEFAULT_SEEK_THRESHOLD = 16
 
 
 class VideoBackend(ABC):
@@ -78,20 +78,23 @@ def should_seek(
 ) -> bool:
     """Whether to seek to ``target`` rather than decode forward from frame ``pos``.
 
+    "auto" seeks when the seek would skip more than ``seek_threshold`` frames: a seek
+    lands on the last keyframe at or before ``target``, so with a keyframe index the
+    frames skipped are those between ``pos`` and that keyframe (none when the keyframe is
+    not past ``pos``: seeking would only re-decode frames); without one, the gap itself.
+
     Args:
         pos: index of the last decoded frame, -1 before the first.
         target: next wanted frame index, ``> pos``.
         keyframes: sorted (approximate) keyframe indices when the container indexes them.
-            A seek lands on the keyframe at or before ``target``; when that keyframe is not
-            past ``pos`` the seek would only re-decode frames, so "auto" does not seek.
     """
     if strategy == "sequential" or target <= pos + 1:
         return False
     if strategy == "seek":
         return True
-    if target - pos <= seek_threshold:
-        return False
     if keyframes:
         i = bisect.bisect_right(keyframes, target) - 1
-        return i >= 0 and keyframes[i] > pos
-    return True
+        landing = keyframes[i] if i >= 0 else 0
+    else:
+        landing = target
+    return landing - pos - 1 > seek_threshold
