@@ -39,7 +39,8 @@ def write_clip(path: str, seconds: float, width: int, height: int, fps: int, gop
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     x264 = f"keyint={gop}:min-keyint={gop}:scenecut=0"
     with av.open(path, mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"preset": "medium", "crf": "23", "x264-params": x264})
+        options = {"preset": "medium", "crf": "23", "x264-params": x264}
+        stream = container.add_stream("libx264", rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
         for i in range(round(seconds * fps)):
@@ -64,15 +65,21 @@ def keyframe_interval(path: str) -> float:
     return probe(path).num_frames / max(keys, 1)
 
 
-def time_decode(path, indices, backend, strategy, repeats) -> float:
-    decode(path, indices, backend=backend, strategy=strategy)  # warm-up: page cache, imports
-    times = []
+def time_configs(path, configs, repeats) -> dict:
+    """(median, min) seconds per (backend, strategy, frame count) config.
+
+    Configs are timed round-robin (one run of each, ``repeats`` times) so that load from
+    other processes on a shared machine spreads over all of them instead of skewing one.
+    """
+    times = {key: [] for key in configs}
+    for backend, strategy, indices in configs.values():  # warm-up: page cache, imports
+        assert decode(path, indices, backend=backend, strategy=strategy).shape[0] == len(indices)
     for _ in range(repeats):
-        start = time.perf_counter()
-        frames = decode(path, indices, backend=backend, strategy=strategy)
-        times.append(time.perf_counter() - start)
-    assert frames.shape[0] == len(indices)
-    return statistics.median(times)
+        for key, (backend, strategy, indices) in configs.items():
+            start = time.perf_counter()
+            decode(path, indices, backend=backend, strategy=strategy)
+            times[key].append(time.perf_counter() - start)
+    return {key: (statistics.median(t), min(t)) for key, t in times.items()}
 
 
 def cpu_model() -> str:
@@ -105,23 +112,41 @@ def main(argv=None) -> None:
             path = write_clip(os.path.join(tmp, "bench.mp4"), args.seconds, width, height, args.fps, args.gop)
         info = probe(path)
         backends = args.backends.split(",") if args.backends else available_backends()
-        print(f"- video: {os.path.basename(path) if args.video else 'generated'}, {info.width}x{info.height}, "
-              f"{info.codec}, {info.num_frames} frames at {info.fps:g} fps ({info.duration:.1f} s), "
-              f"keyframe every {keyframe_interval(path):.0f} frames, {os.path.getsize(path) / 1e6:.2f} MB")
-        print(f"- machine: {os.cpu_count()} CPUs, {cpu_model()}; PyAV {av.__version__} (FFmpeg "
-              f"{av.ffmpeg_version_info}), backends: {', '.join(backends)}")
-        print(f"- median of {args.repeats} runs after 1 warm-up; each run is one `decode` call (open included)\n")
-        print("| backend | strategy | " + " | ".join(f"{n} frames (ms)" for n in map(int, args.frames.split(",")))
-              + " |")
+        print(
+            f"- video: {os.path.basename(path) if args.video else 'generated'}, {info.width}x{info.height}, "
+            f"{info.codec}, {info.num_frames} frames at {info.fps:g} fps ({info.duration:.1f} s), "
+            f"keyframe every {keyframe_interval(path):.0f} frames, {os.path.getsize(path) / 1e6:.2f} MB"
+        )
+        print(
+            f"- machine: {os.cpu_count()} CPUs, {cpu_model()}; PyAV {av.__version__} (FFmpeg "
+            f"{av.ffmpeg_version_info}), backends: {', '.join(backends)}"
+        )
+        print(
+            f"- median of {args.repeats} runs after 1 warm-up, configurations interleaved; each run is one "
+            f"`decode` call (open included); auto seek_threshold: backend default; load average "
+            f"{os.getloadavg()[0]:.2f} at start\n"
+        )
+        print(
+            "| backend | strategy | "
+            + " | ".join(f"{n} frames: median (min) ms" for n in args.frames.split(","))
+            + " |"
+        )
         print("|---|---|" + "---:|" * len(args.frames.split(",")))
-        for backend in backends:
-            strategies = ["sequential", "seek", "auto"] if get_backend(backend).supports_strategy else ["auto"]
-            for strategy in strategies:
-                cells = []
-                for n in map(int, args.frames.split(",")):
-                    indices = SegmentSampler(n, mode="test")(info).indices
-                    cells.append(f"{1000 * time_decode(path, indices, backend, strategy, args.repeats):.1f}")
-                print(f"| {backend} | {strategy} | " + " | ".join(cells) + " |", flush=True)
+        counts = [int(n) for n in args.frames.split(",")]
+        rows = [
+            (backend, strategy)
+            for backend in backends
+            for strategy in (["sequential", "seek", "auto"] if get_backend(backend).supports_strategy else ["auto"])
+        ]
+        configs = {
+            (backend, strategy, n): (backend, strategy, SegmentSampler(n, mode="test")(info).indices)
+            for backend, strategy in rows
+            for n in counts
+        }
+        medians = time_configs(path, configs, args.repeats)
+        for backend, strategy in rows:
+            cells = ["{:.1f} ({:.1f})".format(*(1000 * t for t in medians[backend, strategy, n])) for n in counts]
+            print(f"| {backend} | {strategy} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

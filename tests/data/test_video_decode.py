@@ -104,6 +104,8 @@ def test_strategies_choose_between_seeking_and_decoding_through(long_gop_clip, m
     seeks.clear()
     decode(long_gop_clip.path, indices, strategy="auto", seek_threshold=100)
     assert seeks == []
+    decode(long_gop_clip.path, indices)  # defaults: auto, PyAV's threshold (16)
+    assert seeks == [70]
 
 
 def test_should_seek_rules():

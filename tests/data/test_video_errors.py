@@ -4,8 +4,15 @@ import shutil
 import av
 import pytest
 
-from vidlift.data.video import BackendUnavailableError, VideoDecodeError, decode, get_backend, probe, read_video
-from vidlift.data.video import SegmentSampler
+from vidlift.data.video import (
+    BackendUnavailableError,
+    SegmentSampler,
+    VideoDecodeError,
+    decode,
+    get_backend,
+    probe,
+    read_video,
+)
 from vidlift.data.video.backends import BACKENDS, available_backends
 
 BACKENDS_HERE = [b for b in ("pyav", "opencv") if b in available_backends()]
@@ -29,9 +36,7 @@ def _assert_names_file(err: VideoDecodeError, path: str, reason: str | None = No
 
 
 @pytest.mark.parametrize("backend", BACKENDS_HERE)
-@pytest.mark.parametrize(
-    "kind, reason", [("empty", "empty (0 bytes)"), ("text", None), ("missing", "no such file")]
-)
+@pytest.mark.parametrize("kind, reason", [("empty", "empty (0 bytes)"), ("text", None), ("missing", "no such file")])
 def test_unreadable_files_raise_typed_error(bad_files, backend, kind, reason):
     path = bad_files[kind]
     with pytest.raises(VideoDecodeError) as info:

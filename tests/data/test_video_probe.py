@@ -54,3 +54,17 @@ def test_probe_accepts_pathlike(clips):
     from pathlib import Path
 
     assert probe(Path(clips["h264_mp4"].path)).path == clips["h264_mp4"].path
+
+
+def test_keyframe_indices_from_container_index(clips):
+    import av
+
+    from vidlift.data.video.info import keyframe_indices
+
+    with av.open(clips["h264_longgop_bframes_mp4"].path) as c:
+        keys = keyframe_indices(c.streams.video[0])
+    # Keyframes at 0 and 60; index times are decode times, a few frames early with B-frames.
+    assert len(keys) == 2
+    assert abs(keys[0]) <= 3 and abs(keys[1] - 60) <= 3
+    with av.open(clips["h264_ts"].path) as c:
+        assert keyframe_indices(c.streams.video[0]) == []  # MPEG-TS has no index

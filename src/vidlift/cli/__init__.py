@@ -7,9 +7,9 @@ import logging
 import sys
 
 from .. import __version__
-from . import convert, extract, zero_shot
+from . import convert, extract, synth, zero_shot
 
-COMMANDS = (extract, zero_shot, convert)
+COMMANDS = (extract, zero_shot, convert, synth)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    from ..data.video import FrameSampler
 
-from ..data.video import FpsSampler, FrameSampler, SegmentSampler
+# Heavy imports (torch, decoders) happen in the commands' run(), so `vidlift --help` and
+# worker processes that only parse arguments stay fast.
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    return getattr(torch, name)
+
+
+def resolve_device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def add_backbone_arg(p: argparse.ArgumentParser) -> None:
@@ -27,12 +43,14 @@ def add_video_args(p: argparse.ArgumentParser, default_frames: int = 8) -> None:
     p.add_argument("--batch-size", type=int, default=4, metavar="B", help="clips per forward pass (default 4)")
     p.add_argument("--workers", type=int, default=0, help="decoding worker processes (default 0: in the main process)")
     p.add_argument("--decoder", default="pyav", help="video decoding backend: pyav (default), torchcodec, decord, opencv")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="compute precision (autocast)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--dtype", choices=DTYPE_NAMES, default="float32", help="compute precision (autocast)")
     p.set_defaults(default_frames=default_frames)
 
 
-def make_sampler(args: argparse.Namespace) -> FrameSampler:
+def make_sampler(args: argparse.Namespace) -> "FrameSampler":
+    from ..data.video import FpsSampler, SegmentSampler
+
     if args.fps is not None:
         if args.fps <= 0:
             raise ValueError("--fps must be positive")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..backbones import count_parameters, load_backbone, save_backbone
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -22,6 +20,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..backbones import count_parameters, load_backbone, save_backbone
+
     backbone = load_backbone(args.backbone)
     out = save_backbone(backbone.model, args.out, args.to, tokenizer=backbone.tokenizer)
     n = count_parameters(backbone.model)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..backbones import load_backbone
-from ..data.sources import list_videos
-from ..features.extract import extract_features
-from .common import DTYPES, add_backbone_arg, add_video_args, make_sampler
+from .common import DTYPE_NAMES, add_backbone_arg, add_video_args, make_sampler, resolve_device, torch_dtype
 
 
 def add_parser(sub) -> None:
@@ -23,18 +20,22 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--layers", type=int, nargs="*", default=[], metavar="I",
                    help="also save the tokens after these image-tower blocks (negative counts from the end)")
-    p.add_argument("--save-dtype", choices=sorted(DTYPES), default="float32", help="dtype of the saved tensors")
+    p.add_argument("--save-dtype", choices=DTYPE_NAMES, default="float32", help="dtype of the saved tensors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..backbones import load_backbone
+    from ..data.sources import list_videos
+    from ..features.extract import extract_features
+
     sampler = make_sampler(args)
     items = list_videos(args.videos)
     backbone = load_backbone(args.backbone)
     summary = extract_features(
         backbone, items, args.out, sampler, layers=args.layers, batch_size=args.batch_size,
-        workers=args.workers, device=args.device, compute_dtype=DTYPES[args.dtype],
+        workers=args.workers, device=resolve_device(args.device), compute_dtype=torch_dtype(args.dtype),
         save_dtype=args.save_dtype, backend=args.decoder, progress=not args.no_progress,
     )
     print(f"backbone   {backbone.meta.spec}  ({backbone.meta.identity})")

@@ -6,13 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from ..backbones import load_backbone
-from ..data.sources import list_videos
-from ..features.runner import ClipDataset, iter_clip_features
-from ..tasks.recognition.zero_shot import DEFAULT_TEMPLATES, class_text_embeddings, zero_shot_probabilities
-from .common import DTYPES, add_backbone_arg, add_video_args, make_sampler
+from ..tasks.recognition.prompts import DEFAULT_TEMPLATES
+from .common import add_backbone_arg, add_video_args, make_sampler, resolve_device, torch_dtype
 
 
 def add_parser(sub) -> None:
@@ -53,17 +48,25 @@ def read_labels(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..backbones import load_backbone
+    from ..data.sources import list_videos
+    from ..features.runner import ClipDataset, iter_clip_features
+    from ..tasks.recognition.zero_shot import class_text_embeddings, zero_shot_probabilities
+
     labels = read_labels(args)
+    device = resolve_device(args.device)
     sampler = make_sampler(args)
     items = list_videos(args.videos)
     backbone = load_backbone(args.backbone)
-    model = backbone.model.to(args.device).eval()
+    model = backbone.model.to(device).eval()
     classes = class_text_embeddings(model, backbone.tokenizer, labels, args.templates)
     dataset = ClipDataset(items, sampler, backbone.preprocess, backend=args.decoder)
     predictions, failed = [], []
     width = max(len(i.video_id) for i in items)
     print(f"{'video':<{width}}  top-{args.top_k} labels (probability)")
-    for r in iter_clip_features(model, dataset, args.batch_size, (), args.workers, args.device, DTYPES[args.dtype]):
+    for r in iter_clip_features(model, dataset, args.batch_size, (), args.workers, device, torch_dtype(args.dtype)):
         if r.error is not None:
             failed.append({"video_id": r.item.video_id, "path": str(r.item.path), "error": r.error})
             print(f"{r.item.video_id:<{width}}  FAILED: {r.error}")

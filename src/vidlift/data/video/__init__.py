@@ -1,8 +1,8 @@
 """Video I/O: probe a file, choose frames with a sampler, decode them with a backend.
 
-    >>> from vidlift.data.video import read_video, SegmentSampler
-    >>> clip = read_video("video.mp4", SegmentSampler(8, mode="test"))
-    >>> clip.frames.shape  # (8, H, W, 3) uint8 RGB
+>>> from vidlift.data.video import read_video, SegmentSampler
+>>> clip = read_video("video.mp4", SegmentSampler(8, mode="test"))
+>>> clip.frames.shape  # (8, H, W, 3) uint8 RGB
 """
 
 from .backends import BACKENDS, DEFAULT_SEEK_THRESHOLD, VideoBackend, available_backends, get_backend

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .backends import DEFAULT_SEEK_THRESHOLD, STRATEGIES, Strategy, VideoBackend, get_backend
+from .backends import STRATEGIES, Strategy, VideoBackend, get_backend
 from .errors import VideoDecodeError
 from .info import probe
 
@@ -19,7 +19,7 @@ def decode(
     backend: str | VideoBackend = "pyav",
     *,
     strategy: Strategy = "auto",
-    seek_threshold: int = DEFAULT_SEEK_THRESHOLD,
+    seek_threshold: int | None = None,
 ) -> torch.Tensor:
     """Decode frames ``indices`` of a video as RGB.
 
@@ -36,7 +36,8 @@ def decode(
             the container index, so it never seeks back to a keyframe it has passed). All
             give the same frames. decord and torchcodec plan their own seeks and accept
             only "auto".
-        seek_threshold: frames a seek must skip for "auto" to take it.
+        seek_threshold: frames a seek must skip for "auto" to take it; None uses the
+            backend's measured default (16 for PyAV, 32 for OpenCV).
 
     Returns:
         uint8 tensor (T, H, W, 3), frame ``t`` being frame ``indices[t]``.
@@ -50,9 +51,11 @@ def decode(
     wanted = _as_indices(indices)
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    impl = get_backend(backend)
+    if seek_threshold is None:
+        seek_threshold = impl.default_seek_threshold
     if seek_threshold < 0:
         raise ValueError(f"seek_threshold must be >= 0, got {seek_threshold}")
-    impl = get_backend(backend)
     if strategy != "auto" and not impl.supports_strategy:
         raise ValueError(f"backend {impl.name!r} plans its own seeks; use strategy='auto'")
     if wanted.size == 0:

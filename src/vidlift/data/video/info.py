@@ -18,9 +18,10 @@ class VideoInfo:
 
     Attributes:
         path: the file.
-        num_frames: number of frames. Read from the container when it records it, else
-            estimated as ``round(duration * fps)`` (see ``frames_estimated``); decoders clamp
-            indices past the real end, so an estimate that is a little high is harmless.
+        num_frames: number of frames. Read from the container when it records it (MP4,
+            AVI), else estimated from the first and last frame timestamps and the frame
+            rate (see ``frames_estimated``); decoders clamp indices past the real end, so an
+            estimate that is a little high is harmless.
         fps: average frame rate, frames per second.
         duration: seconds.
         width, height: frame size in pixels (as decoded, before any rotation metadata).
@@ -106,6 +107,21 @@ def first_frame_pts(container: av.container.InputContainer, stream: av.VideoStre
     return best
 
 
+def keyframe_indices(stream: av.VideoStream, start_pts: int | None = None) -> list[int]:
+    """Sorted approximate frame indices of the keyframes the container indexes (MP4, MKV
+    cues, AVI idx1); empty when it indexes none (MPEG-TS).
+
+    Index timestamps are decode times, a few frames earlier than presentation times when
+    the stream has B-frames: good enough to decide whether a seek can skip frames.
+    """
+    fps = stream_fps(stream)
+    if fps is None:
+        return []
+    start = start_pts if start_pts is not None else (stream.start_time or 0)
+    frames_per_tick = float(fps * stream.time_base)
+    return sorted(round((e.timestamp - start) * frames_per_tick) for e in stream.index_entries if e.is_keyframe)
+
+
 def _frames_from_timestamps(container, stream, fps: Fraction) -> int | None:
     """Frame count from the first and last presentation timestamps, for containers with no count.
 
@@ -134,9 +150,9 @@ def _count_frames_by_demuxing(path: str) -> int:
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Read a video's frame count, frame rate, duration, size and codec.
 
-    Uses PyAV on the container headers only. When the container stores no frame count
-    (WebM, Matroska, MPEG-TS often report 0), the count is estimated from duration * fps;
-    when it stores neither count nor duration, packets are counted by demuxing (no decoding).
+    Uses PyAV on the container headers. When the container stores no frame count (WebM,
+    Matroska, MPEG-TS report 0), the count comes from the first and last packet timestamps
+    (a seek to the last keyframe, no decoding); failing that, from counting packets.
 
     Raises:
         VideoDecodeError: the file cannot be read as a video.
@@ -151,7 +167,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             estimated = True
             num_frames = _frames_from_timestamps(container, stream, fps) or 0
         if num_frames <= 0:
-            num_frames = _count_frames_by_demuxing(path)
+            num_frames, estimated = _count_frames_by_demuxing(path), False
         if num_frames <= 0:
             raise VideoDecodeError(path, "video stream contains no frames")
         if stream.duration and stream.time_base:

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ...backbones.model import CLIP
-
-DEFAULT_TEMPLATES = ("a video of {}.", "a photo of {}.")
+from .prompts import DEFAULT_TEMPLATES
 
 
 def class_text_embeddings(

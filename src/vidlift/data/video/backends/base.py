@@ -31,6 +31,7 @@ class VideoBackend(ABC):
     module: ClassVar[str]  # top-level import that must succeed
     pip_package: ClassVar[str]
     supports_strategy: ClassVar[bool] = False  # honours strategy / seek_threshold
+    default_seek_threshold: ClassVar[int] = DEFAULT_SEEK_THRESHOLD
 
     @classmethod
     def import_module(cls):
@@ -53,9 +54,7 @@ class VideoBackend(ABC):
         return True
 
     @abstractmethod
-    def read_frames(
-        self, path: str, indices: np.ndarray, *, strategy: Strategy, seek_threshold: int
-    ) -> np.ndarray:
+    def read_frames(self, path: str, indices: np.ndarray, *, strategy: Strategy, seek_threshold: int) -> np.ndarray:
         """Decode frames ``indices`` of ``path``.
 
         Args:

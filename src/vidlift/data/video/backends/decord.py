@@ -16,9 +16,7 @@ class DecordBackend(VideoBackend):
     module = "decord"
     pip_package = "decord"
 
-    def read_frames(
-        self, path: str, indices: np.ndarray, *, strategy: Strategy, seek_threshold: int
-    ) -> np.ndarray:
+    def read_frames(self, path: str, indices: np.ndarray, *, strategy: Strategy, seek_threshold: int) -> np.ndarray:
         decord = self.import_module()
         check_file(path)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import VideoDecodeError
-from ..info import check_file
+from ..info import check_file, keyframe_indices, open_video
 from .base import Strategy, VideoBackend, should_seek
 
 
@@ -13,7 +13,7 @@ class OpenCVBackend(VideoBackend):
     """Decode with ``cv2.VideoCapture`` (its FFmpeg build), converting BGR to RGB.
 
     Seeks with ``CAP_PROP_POS_FRAMES``; skipped frames are grabbed without colour
-    conversion. OpenCV exposes no keyframe index, so "auto" seeks on gap size alone.
+    conversion. OpenCV exposes no keyframe index, so "auto" reads it with PyAV.
     Its YUV->RGB conversion differs from PyAV's by a few levels on chroma edges.
     """
 
@@ -21,20 +21,25 @@ class OpenCVBackend(VideoBackend):
     module = "cv2"
     pip_package = "opencv-python-headless"
     supports_strategy = True
+    # OpenCV's own seek backs up further than the keyframe and decodes forward, costing
+    # about twice PyAV's (measured, docs/benchmarks.md).
+    default_seek_threshold = 32
 
-    def read_frames(
-        self, path: str, indices: np.ndarray, *, strategy: Strategy, seek_threshold: int
-    ) -> np.ndarray:
+    def read_frames(self, path: str, indices: np.ndarray, *, strategy: Strategy, seek_threshold: int) -> np.ndarray:
         cv2 = self.import_module()
         check_file(path)
         cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
         try:
             if not cap.isOpened():
-                raise VideoDecodeError(path, "OpenCV (FFmpeg) cannot open it: not a video, truncated, or no video stream")
+                reason = "OpenCV (FFmpeg) cannot open it: not a video, truncated, or no video stream"
+                raise VideoDecodeError(path, reason)
             out: list[np.ndarray] = []
             pos = -1
+            keyframes = None
             for target in (int(i) for i in indices):
-                if should_seek(pos, target, strategy=strategy, seek_threshold=seek_threshold):
+                if strategy == "auto" and keyframes is None and target - pos - 1 > seek_threshold:
+                    keyframes = _keyframes(path)
+                if should_seek(pos, target, strategy=strategy, seek_threshold=seek_threshold, keyframes=keyframes):
                     cap.set(cv2.CAP_PROP_POS_FRAMES, target)
                     pos = target - 1
                 while pos < target and cap.grab():
@@ -70,3 +75,16 @@ class OpenCVBackend(VideoBackend):
             return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         finally:
             cap.release()
+
+
+def _keyframes(path: str) -> list[int]:
+    # Without an index every long gap would look worth a seek, and on long-GOP files each
+    # seek re-decodes from a keyframe already passed; PyAV reads the index in ~1 ms.
+    try:
+        container, stream = open_video(path)
+    except VideoDecodeError:
+        return []
+    try:
+        return keyframe_indices(stream)
+    finally:
+        container.close()

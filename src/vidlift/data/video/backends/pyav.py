@@ -8,7 +8,7 @@ import av
 import numpy as np
 
 from ..errors import VideoDecodeError
-from ..info import first_frame_pts, open_video, stream_fps
+from ..info import first_frame_pts, keyframe_indices, open_video, stream_fps
 from .base import Strategy, VideoBackend, should_seek
 
 
@@ -28,9 +28,7 @@ class PyAVBackend(VideoBackend):
     def __init__(self, thread_type: str = "AUTO"):
         self.thread_type = thread_type
 
-    def read_frames(
-        self, path: str, indices: np.ndarray, *, strategy: Strategy, seek_threshold: int
-    ) -> np.ndarray:
+    def read_frames(self, path: str, indices: np.ndarray, *, strategy: Strategy, seek_threshold: int) -> np.ndarray:
         run = _DecodeRun(path, indices, strategy, seek_threshold, self.thread_type)
         try:
             return run.run()
@@ -79,17 +77,12 @@ class _DecodeRun:
             self.container = None
 
     def keyframes(self) -> list[int]:
-        """Approximate keyframe indices from the container index (empty when not indexed)."""
         if self._keyframes is None:
-            # Index timestamps are decode times (dts), a few frames earlier than the
-            # keyframes' presentation times when B-frames exist: good enough for a heuristic.
-            start = self.start_pts if self.start_pts is not None else (self.stream.start_time or 0)
-            self._keyframes = sorted(
-                round((e.timestamp - start) * self.frames_per_tick_f)
-                for e in self.stream.index_entries
-                if e.is_keyframe
-            )
+            self._keyframes = keyframe_indices(self.stream, self.start_pts)
         return self._keyframes
+
+    def _seek_candidate(self, target: int) -> bool:
+        return self.strategy == "auto" and target - self.pos - 1 > self.seek_threshold
 
     def index_of(self, frame) -> int:
         pts = frame.pts if frame.pts is not None else frame.dts
@@ -133,7 +126,9 @@ class _DecodeRun:
                 target,
                 strategy=self.strategy,
                 seek_threshold=self.seek_threshold,
-                keyframes=self.keyframes() if self.strategy == "auto" else None,
+                # Reading the index costs a Python object per packet: only when a seek is
+                # a candidate at all (a gap within the threshold never seeks).
+                keyframes=self.keyframes() if self._seek_candidate(target) else None,
             )
             if seek:
                 self._new_frames(seek_to=target)

@@ -16,9 +16,7 @@ class TorchCodecBackend(VideoBackend):
     module = "torchcodec.decoders"
     pip_package = "torchcodec"
 
-    def read_frames(
-        self, path: str, indices: np.ndarray, *, strategy: Strategy, seek_threshold: int
-    ) -> np.ndarray:
+    def read_frames(self, path: str, indices: np.ndarray, *, strategy: Strategy, seek_threshold: int) -> np.ndarray:
         decoders = self.import_module()
         check_file(path)
         try:

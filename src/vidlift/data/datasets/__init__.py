@@ -1,0 +1,43 @@
+"""Readers for the public video-dataset annotation formats.
+
+Each reader takes an annotation file and, optionally, the video root, and returns
+:class:`Records` (a list with ``.classes``, ``.missing`` and ``.source``) of typed records.
+Problems raise :class:`AnnotationError` naming file and line. Videos absent from the root are
+dropped and listed in ``.missing`` up to ``max_missing_ratio`` (default 5%), beyond which
+:class:`MissingVideosError` is raised.
+
+>>> from vidlift.data.datasets import read_kinetics
+>>> train = read_kinetics("k400/train.csv", "k400/videos")
+>>> val = read_kinetics("k400/validate.csv", "k400/videos", classes=train.classes)
+"""
+
+from .common import DEFAULT_MAX_MISSING_RATIO, VideoIndex
+from .errors import AnnotationError, MissingVideosError
+from .kinetics import read_kinetics
+from .msrvtt import read_msrvtt, read_msrvtt_1ka, read_msrvtt_qa
+from .nextqa import QUESTION_TYPES, read_nextqa
+from .qvhighlights import read_qvhighlights
+from .records import CaptionedVideo, ClassificationSample, GroundingQuery, MissingVideo, QASample, Records
+from .ssv2 import read_ssv2, read_ssv2_labels
+
+__all__ = [
+    "DEFAULT_MAX_MISSING_RATIO",
+    "QUESTION_TYPES",
+    "AnnotationError",
+    "CaptionedVideo",
+    "ClassificationSample",
+    "GroundingQuery",
+    "MissingVideo",
+    "MissingVideosError",
+    "QASample",
+    "Records",
+    "VideoIndex",
+    "read_kinetics",
+    "read_msrvtt",
+    "read_msrvtt_1ka",
+    "read_msrvtt_qa",
+    "read_nextqa",
+    "read_qvhighlights",
+    "read_ssv2",
+    "read_ssv2_labels",
+]

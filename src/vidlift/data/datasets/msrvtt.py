@@ -1,0 +1,116 @@
+"""MSR-VTT: caption JSON, the 1k-A test CSV, and MSRVTT-QA.
+
+- ``train_val_videodatainfo.json`` / ``test_videodatainfo.json`` (or CLIP4Clip's combined
+  ``MSRVTT_data.json``): ``{"videos": [{"video_id": "video0", "split": "train", ...}],
+  "sentences": [{"video_id", "sen_id", "caption"}]}``.
+- ``MSRVTT_JSFUSION_test.csv`` (the 1k-A protocol): ``key,vid_key,video_id,sentence``, one query
+  caption per test video.
+- MSRVTT-QA ``{train,val,test}_qa.json``: ``[{"answer", "id", "question", "video_id"}]`` with
+  ``video_id`` the number N of ``videoN``.
+
+Videos are ``videoN.mp4`` under the video root.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, get, read_csv, read_json_array, read_json_object_arrays
+from .errors import AnnotationError
+from .records import CaptionedVideo, QASample, Records
+
+QUESTION_WORDS = ("what", "who", "how", "when", "where", "which", "why")
+
+
+def read_msrvtt(
+    json_path: str | os.PathLike,
+    video_root: str | os.PathLike | None = None,
+    *,
+    splits: Sequence[str] | None = None,
+    max_missing_ratio: float = DEFAULT_MAX_MISSING_RATIO,
+) -> Records[CaptionedVideo]:
+    """Read MSR-VTT videos with their captions (in ``sen_id`` order), in file order.
+
+    Args:
+        splits: keep only these ``split`` values (MSR-VTT uses train / validate / test).
+        video_root, max_missing_ratio: as in :func:`~vidlift.data.datasets.read_kinetics`.
+
+    Raises:
+        AnnotationError: naming file and line, for a malformed entry, a duplicate video, a
+            sentence of an unknown video, or a video without sentences.
+    """
+    path = Path(json_path)
+    data = read_json_object_arrays(path, ("videos", "sentences"))
+    videos: dict[str, tuple[int, dict]] = {}
+    for line, v in data["videos"]:
+        vid = get(path, line, v, "video_id", str)
+        get(path, line, v, "split", str)
+        if vid in videos:
+            raise AnnotationError(path, line, f"video {vid!r} listed twice (first on line {videos[vid][0]})")
+        videos[vid] = (line, v)
+    captions: dict[str, list[tuple[int, str]]] = {vid: [] for vid in videos}
+    for line, s in data["sentences"]:
+        vid = get(path, line, s, "video_id", str)
+        caption = get(path, line, s, "caption", str)
+        sen_id = get(path, line, s, "sen_id", int, required=False)
+        if vid not in captions:
+            raise AnnotationError(path, line, f"sentence of unknown video {vid!r}")
+        captions[vid].append((sen_id if sen_id is not None else len(captions[vid]), caption))
+    records = []
+    for vid, (line, v) in videos.items():
+        if splits is not None and v["split"] not in splits:
+            continue
+        if not captions[vid]:
+            raise AnnotationError(path, line, f"video {vid!r} has no sentences")
+        ordered = sorted(captions[vid])
+        start = get(path, line, v, "start time", (int, float), required=False)
+        end = get(path, line, v, "end time", (int, float), required=False)
+        records.append(CaptionedVideo(
+            video_id=vid, video_path=None, captions=tuple(c for _, c in ordered), split=v["split"],
+            start=start, end=end, category=get(path, line, v, "category", int, required=False),
+            keys=tuple(str(k) for k, _ in ordered), line=line))
+    return attach_videos(records, lambda r: (r.video_id,), path, video_root, max_missing_ratio)
+
+
+def read_msrvtt_1ka(
+    csv_path: str | os.PathLike,
+    video_root: str | os.PathLike | None = None,
+    *,
+    max_missing_ratio: float = DEFAULT_MAX_MISSING_RATIO,
+) -> Records[CaptionedVideo]:
+    """Read the 1k-A test CSV: one record per row (query key, video, its one caption)."""
+    path = Path(csv_path)
+    records = []
+    for line, row in read_csv(path, ("key", "video_id", "sentence")):
+        vid = row["video_id"].strip()
+        if not vid or not row["sentence"].strip():
+            raise AnnotationError(path, line, "empty video_id or sentence")
+        records.append(CaptionedVideo(video_id=vid, video_path=None, captions=(row["sentence"],), split="test",
+                                      keys=(row["key"],), line=line))
+    return attach_videos(records, lambda r: (r.video_id,), path, video_root, max_missing_ratio)
+
+
+def read_msrvtt_qa(
+    json_path: str | os.PathLike,
+    video_root: str | os.PathLike | None = None,
+    *,
+    max_missing_ratio: float = DEFAULT_MAX_MISSING_RATIO,
+) -> Records[QASample]:
+    """Read MSRVTT-QA (open-ended, one-word answers); ``type`` is the question word."""
+    path = Path(json_path)
+    records, seen = [], {}
+    for line, item in read_json_array(path):
+        qid = str(get(path, line, item, "id", (int, str)))
+        if qid in seen:
+            raise AnnotationError(path, line, f"question id {qid} used twice (first on line {seen[qid]})")
+        seen[qid] = line
+        video = get(path, line, item, "video_id", (int, str))
+        vid = f"video{video}" if isinstance(video, int) or str(video).isdigit() else str(video)
+        question = get(path, line, item, "question", str)
+        answer = get(path, line, item, "answer", str)
+        first = question.split(maxsplit=1)[0].lower() if question.strip() else ""
+        records.append(QASample(qid=qid, video_id=vid, video_path=None, question=question, answer=answer,
+                                type=first if first in QUESTION_WORDS else None, line=line))
+    return attach_videos(records, lambda r: (r.video_id,), path, video_root, max_missing_ratio)
