@@ -159,7 +159,9 @@ def test_zero_shot_label_errors(tmp_path, hf_backbone, video_folder, capsys):
                  "--labels-file", str(labels_file)]) == 2
     assert "labels.txt" in capsys.readouterr().err
     assert main(["zero-shot", "--backbone", "hf:/no/such/dir", "--videos", str(video_folder), "--labels", "a"]) == 2
-    assert "HF_HUB_OFFLINE" in capsys.readouterr().err
+    assert "/no/such/dir does not exist" in capsys.readouterr().err
+    assert main(["zero-shot", "--backbone", "hf:someone/not-cached", "--videos", str(video_folder), "--labels", "a"]) == 2
+    assert "HF_HUB_OFFLINE is set and it is not in the local cache" in capsys.readouterr().err
 
 
 def test_convert_to_every_format(tmp_path, hf_backbone, capsys):
@@ -177,3 +179,40 @@ def test_convert_to_every_format(tmp_path, hf_backbone, capsys):
     ref_ids = ClipBpeTokenizer()(["a person riding a bike"])[0]
     end = int(ref_ids.argmax()) + 1
     assert ids[:end].tolist() == ref_ids[:end].tolist()
+
+
+def test_resume_after_a_kill_mid_manifest_line(tmp_path, hf_backbone, video_folder, capsys):
+    out = tmp_path / "feats"
+    args = ["extract", "--backbone", f"hf:{hf_backbone}", "--videos", str(video_folder), "--out", str(out),
+            "--frames", "2", "--no-progress"]
+    assert main(args) == 0
+    manifest = out / "manifest.jsonl"
+    lines = manifest.read_text().splitlines()
+    # Simulate a kill: the last entry half-written, its feature file already on disk.
+    manifest.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:25])
+    last_id = json.loads(lines[-1])["video_id"]
+    assert main(args) == 0
+    now = manifest.read_text().splitlines()
+    assert lines[-1][:25] in now  # the fragment stays on a line of its own ...
+    entries = [json.loads(line) for line in now if line != lines[-1][:25]]  # ... and every other line parses
+    redone = [e for e in entries if e["video_id"] == last_id]
+    assert len(redone) == 1 and redone[0]["status"] == "ok"
+    # A moved / renamed backbone path is the same weights: accepted. Another compute dtype is not.
+    moved = tmp_path / "moved"
+    shutil.copytree(hf_backbone, moved)
+    assert main(["extract", "--backbone", f"hf:{moved}"] + args[3:]) == 0
+    capsys.readouterr()
+    assert main(args + ["--dtype", "bfloat16"]) == 2
+    assert "compute_dtype" in capsys.readouterr().err
+
+
+def test_bad_options_fail_before_any_work(tmp_path, hf_backbone, video_folder, capsys):
+    base = ["extract", "--backbone", f"hf:{hf_backbone}", "--videos", str(video_folder), "--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit):
+        main(base + ["--decoder", "nonsense"])
+    assert main(base + ["--max-frames", "3"]) == 2
+    assert "--max-frames applies to --fps" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(base + ["--device", "cuda"]) == 2
+        assert "no CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

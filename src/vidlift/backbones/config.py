@@ -33,6 +33,7 @@ class PreprocessConfig:
     std: tuple[float, float, float] = OPENAI_STD
     resize_mode: Literal["shortest", "squash"] = "shortest"
     interpolation: Literal["bicubic", "bilinear"] = "bicubic"
+    resize_size: int | None = None  # resize to this, then centre-crop image_size (None: = image_size)
 
 
 @dataclass
@@ -178,6 +179,7 @@ ARCHS: dict[str, Any] = {
     "SigLIP-B-16-224": _siglip_b16_224,
     "tiny-clip": lambda: _tiny(siglip=False),
     "tiny-siglip": lambda: _tiny(siglip=True),
+    "tiny-ilfm": lambda: CLIPConfig(128, VisionConfig(64, 8, 96, 4, 4, act="gelu"), TextConfig(32, width=128, layers=3, heads=4, act="gelu"), PreprocessConfig(64)),  # the shipped `tiny` (vidlift.embedded.pretrain)
 }
 
 

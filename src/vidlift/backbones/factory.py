@@ -12,6 +12,9 @@ Spec strings
     An OpenAI CLIP checkpoint: the original TorchScript archive or a plain state dict.
 ``random:<arch>[:<seed>]``
     Random initialisation of a named architecture (benchmarks, parameter counts, tests).
+``tiny``
+    The project's own tiny ILFM (``tiny-ilfm``, pretrained by :mod:`vidlift.embedded.pretrain`),
+    shipped in the package as an HF directory.
 
 Hub ids resolve through huggingface_hub when online; offline (``HF_HUB_OFFLINE=1`` or no
 network) they fail at once with a message saying so.
@@ -22,20 +25,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from ..data.transforms import VideoTransform
-from .config import CLIPConfig, get_arch
+from .config import OPENAI_MEAN, OPENAI_STD, CLIPConfig, get_arch
 from .formats import hf as hf_format
 from .formats import openclip as oc_format
 from .formats.torchscript import is_torchscript_archive, read_torchscript_state_dict
 from .model import CLIP
 from .tokenizer import ClipBpeTokenizer, HFTokenizer
+
+
+# The shipped tiny ILFM: a path, not an import, so backbones do not depend on the embedded world.
+TINY_DIR = Path(__file__).resolve().parent.parent / "embedded" / "assets" / "tiny"
 
 
 class BackboneLoadError(ValueError):
@@ -90,10 +99,22 @@ def _sha256(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
+# Files of an HF model repo that vidlift reads: never the other weight copies hub repos carry
+# (open_clip_model.safetensors, pytorch_model.bin, flax / tf weights).
+_HF_PATTERNS = [
+    "config.json", "preprocessor_config.json", "model.safetensors", "model-*.safetensors", "model.safetensors.index.json",
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "spiece.model",
+]
+_HUB_ID = re.compile(r"^(hf-hub:)?[\w.-]+/[\w.-]+$")
+
+
 def _hub_snapshot(spec: str, repo_id: str, patterns: list[str]) -> Path:
     """Local folder of a hub repo's matching files (cached), or a clear failure offline."""
+    if not _HUB_ID.match(repo_id):
+        raise BackboneLoadError(f"backbone {spec!r}: {repo_id} does not exist (and is not a hub id like org/name)")
     from huggingface_hub import snapshot_download
 
+    repo_id = repo_id.removeprefix("hf-hub:")
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns))
     except Exception as e:  # offline, unknown repo, no network: all end the same way for the user
@@ -119,10 +140,17 @@ def _build(cfg: CLIPConfig, sd: dict[str, torch.Tensor], source: str) -> CLIP:
     return model.eval()
 
 
+def _clip_bpe_or_missing(cfg: CLIPConfig, reason: str) -> Any:
+    """CLIP's own BPE where the text tower has its vocabulary, else a tokenizer that fails clearly."""
+    if cfg.loss == "clip" and cfg.text.vocab_size == 49408:
+        return ClipBpeTokenizer(context_length=cfg.text.context_length)
+    return MissingTokenizer(reason)
+
+
 def _load_hf(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
-    directory = Path(target)
+    directory = Path(target).expanduser()
     if not directory.is_dir():
-        directory = _hub_snapshot(spec, target, ["*.json", "*.safetensors", "*.txt", "*.model"])
+        directory = _hub_snapshot(spec, target, _HF_PATTERNS)
     cfg_path = directory / "config.json"
     if not cfg_path.is_file():
         raise BackboneLoadError(f"backbone {spec!r}: {directory} has no config.json (not an HF model directory)")
@@ -131,37 +159,39 @@ def _load_hf(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
         cfg = hf_format.config_from_hf(raw, source=str(cfg_path))
         prep = directory / "preprocessor_config.json"
         if prep.is_file():
-            cfg.preprocess = hf_format.preprocess_from_hf(json.loads(prep.read_text()), cfg)
+            cfg.preprocess = hf_format.preprocess_from_hf(json.loads(prep.read_text()), cfg, source=str(prep))
         sd = hf_format.from_hf_state_dict(hf_format.load_hf_weights(directory), cfg, source=str(directory))
-    except (ValueError, FileNotFoundError, json.JSONDecodeError) as e:
+    except (ValueError, FileNotFoundError, json.JSONDecodeError, SafetensorError) as e:
         raise BackboneLoadError(f"backbone {spec!r}: {e}") from e
     model = _build(cfg, sd, str(directory))
     weight_files = sorted(directory.glob("model*.safetensors"))
     has_tok = any((directory / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model"))
+    tokenizer = _clip_bpe_or_missing(cfg, f"backbone {spec!r}: {directory} ships no tokenizer files")
     if has_tok:
-        tokenizer: Any = HFTokenizer(directory, context_length=cfg.text.context_length)
-    elif cfg.loss == "clip" and cfg.text.vocab_size == 49408:
-        tokenizer = ClipBpeTokenizer(context_length=cfg.text.context_length)
-    else:
-        tokenizer = MissingTokenizer(f"backbone {spec!r}: {directory} ships no tokenizer files")
+        try:
+            tokenizer = HFTokenizer(directory, context_length=cfg.text.context_length)
+        except (OSError, ValueError) as e:
+            # Features need no tokenizer: a broken one fails only when text is encoded.
+            tokenizer = MissingTokenizer(f"backbone {spec!r}: the tokenizer files in {directory} do not load ({e})")
     meta = BackboneMeta(spec, "hf", _sha256(weight_files), cfg.to_dict(), str(directory))
     return model, tokenizer, meta
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A plain state dict from .safetensors, or a torch.save file read with weights_only."""
+    """A plain state dict from .safetensors, a TorchScript archive (restricted reader), or a
+    torch.save file read with ``weights_only=True``. Every failure names the file."""
     if not path.is_file():
         raise BackboneLoadError(f"{path}: no such checkpoint file")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    if is_torchscript_archive(path):
-        return read_torchscript_state_dict(path)
     try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        if is_torchscript_archive(path):
+            return read_torchscript_state_dict(path)
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling refusals and corrupt files alike
-        raise BackboneLoadError(f"{path}: not a loadable state dict ({type(e).__name__}: {e})") from e
+    except Exception as e:  # refused globals, corrupt or truncated files alike: all mean "cannot load this"
+        raise BackboneLoadError(f"{path}: not a loadable checkpoint ({type(e).__name__}: {e})") from e
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
@@ -169,22 +199,29 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
-def _load_openclip(spec: str, arch: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
-    path = Path(target)
-    cfg_file: Path | None = None
+def _openclip_weights(spec: str, target: str) -> Path:
+    """The weight file for ``openclip:<arch>:<target>``: a file, a folder or a hub repo."""
+    path = Path(target).expanduser()
+    names = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
     if not path.exists():
-        repo = target.removeprefix("hf-hub:")
-        path = _hub_snapshot(spec, repo, ["open_clip_*"])
+        # Prefer the safetensors copy; fetch the pickle-based .bin only where it is the only one.
+        path = _hub_snapshot(spec, target, ["open_clip_config.json", names[0]])
+        if not (path / names[0]).is_file():
+            path = _hub_snapshot(spec, target, ["open_clip_config.json", names[1]])
     if path.is_dir():
-        cands = [path / n for n in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin") if (path / n).is_file()]
-        if not cands:
-            raise BackboneLoadError(f"backbone {spec!r}: {path} has no open_clip_model.safetensors / open_clip_pytorch_model.bin")
-        path = cands[0]
+        found = [path / n for n in names if (path / n).is_file()]
+        if not found:
+            raise BackboneLoadError(f"backbone {spec!r}: {path} has no {' / '.join(names)}")
+        path = found[0]
+    return path
+
+
+def _load_openclip(spec: str, arch: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
+    path = _openclip_weights(spec, target)
+    beside = path.parent / "open_clip_config.json"
     try:
         if arch == "auto":
-            cfg_file = cfg_file or next(
-                (p for p in (path.parent / "open_clip_config.json", path.parent / "config.json") if p.is_file()), None
-            )
+            cfg_file = next((p for p in (beside, path.parent / "config.json") if p.is_file()), None)
             if cfg_file is None:
                 raise BackboneLoadError(f"backbone {spec!r}: arch 'auto' needs open_clip_config.json beside {path}")
             cfg = oc_format.read_openclip_json(cfg_file)
@@ -192,6 +229,15 @@ def _load_openclip(spec: str, arch: str, target: str) -> tuple[CLIP, Any, Backbo
             cfg = oc_format.read_openclip_json(Path(arch))
         else:
             cfg = get_arch(arch)
+            if beside.is_file():
+                # The config that came with the weights knows their activation and preprocessing.
+                shipped = oc_format.read_openclip_json(beside)
+                if shipped.vision.act != cfg.vision.act:
+                    raise BackboneLoadError(
+                        f"backbone {spec!r}: {arch} uses {cfg.vision.act} but {beside} says {shipped.vision.act}; "
+                        f"use openclip:auto:{target} or the -gelu / -quickgelu name that matches"
+                    )
+                cfg.preprocess = shipped.preprocess
         sd = oc_format.from_openclip_state_dict(_read_state_dict(path), source=str(path))
     except (KeyError, ValueError) as e:
         raise BackboneLoadError(f"backbone {spec!r}: {e}") from e
@@ -201,7 +247,7 @@ def _load_openclip(spec: str, arch: str, target: str) -> tuple[CLIP, Any, Backbo
 
 
 def _load_openai(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
-    path = Path(target)
+    path = Path(target).expanduser()
     raw = _read_state_dict(path)
     try:
         # OpenAI's released checkpoints all use QuickGELU and OpenAI's mean/std (the defaults).
@@ -224,10 +270,7 @@ def _load_random(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
     with torch.random.fork_rng():
         torch.manual_seed(seed_value)
         model = CLIP(cfg).eval()
-    if cfg.loss == "clip" and cfg.text.vocab_size == 49408:
-        tokenizer: Any = ClipBpeTokenizer(context_length=cfg.text.context_length)
-    else:
-        tokenizer = MissingTokenizer(f"backbone {spec!r}: architecture {arch} has no tokenizer")
+    tokenizer = _clip_bpe_or_missing(cfg, f"backbone {spec!r}: architecture {arch} has no tokenizer")
     digest = hashlib.sha256(f"random:{arch}:{seed_value}".encode()).hexdigest()
     return model, tokenizer, BackboneMeta(spec, "random", digest, cfg.to_dict(), "")
 
@@ -235,8 +278,13 @@ def _load_random(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
 def load_backbone(spec: str) -> Backbone:
     """Resolve a spec string (see module docstring) into a :class:`Backbone` in eval mode."""
     kind, sep, rest = spec.partition(":")
+    if spec == "tiny":
+        if not (TINY_DIR / "config.json").is_file():
+            raise BackboneLoadError(f"backbone 'tiny': {TINY_DIR} is missing from this install; "
+                                    "recreate it with `vidlift pretrain-tiny --out DIR` and load hf:DIR")
+        kind, sep, rest = "hf", ":", str(TINY_DIR)
     if not sep or not rest:
-        raise BackboneLoadError(f"backbone spec {spec!r} must look like hf:<dir>, openclip:<arch>:<file>, openai:<file> or random:<arch>")
+        raise BackboneLoadError(f"backbone spec {spec!r} must look like hf:<dir>, openclip:<arch>:<file>, openai:<file>, random:<arch> or tiny")
     if kind == "hf":
         model, tok, meta = _load_hf(spec, rest)
     elif kind == "openclip":
@@ -251,7 +299,8 @@ def load_backbone(spec: str) -> Backbone:
     else:
         raise BackboneLoadError(f"backbone spec {spec!r}: unknown kind {kind!r} (hf, openclip, openai, random)")
     p = model.cfg.preprocess
-    preprocess = VideoTransform(size=p.image_size, mean=p.mean, std=p.std, resize_mode=p.resize_mode, interpolation=p.interpolation)
+    preprocess = VideoTransform(size=p.image_size, mean=p.mean, std=p.std, resize_mode=p.resize_mode,
+                                interpolation=p.interpolation, resize_size=p.resize_size)
     return Backbone(model, preprocess, tok, meta)
 
 
@@ -272,6 +321,13 @@ def save_backbone(model: CLIP, out: str | Path, fmt: str = "hf", tokenizer: Any 
         save_file(oc_format.to_openclip_state_dict(sd), str(out / "open_clip_model.safetensors"))
         (out / "open_clip_config.json").write_text(json.dumps(oc_format.openclip_json_from_config(model.cfg), indent=2))
     elif fmt == "openai":
+        p = model.cfg.preprocess
+        # The OpenAI layout stores weights only; loading assumes QuickGELU and OpenAI's
+        # preprocessing, so anything else would come back silently changed.
+        if model.cfg.vision.act != "quick_gelu" or model.cfg.text.act != "quick_gelu" or \
+                (p.mean, p.std, p.resize_mode) != (OPENAI_MEAN, OPENAI_STD, "shortest"):
+            raise ValueError("the OpenAI layout cannot record this model's activation or preprocessing; "
+                             "save it as 'openclip' or 'hf' instead")
         torch.save(oc_format.to_openclip_state_dict(sd), out / "model.pt")
     else:
         raise ValueError(f"unknown format {fmt!r} (hf, openclip, openai)")

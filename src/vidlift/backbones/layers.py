@@ -19,6 +19,7 @@ Hooks may change N (prompt or message tokens) as long as they update
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,7 @@ class HookPoints(nn.Module):
                 self.sites[name] = nn.ModuleList()
 
     def run(self, site: str, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        """Pass x (the site's tensor, shape as in the module docstring) through the site's hooks in order."""
         for hook in self.sites[site]:
             x = hook(x, ctx)
         return x
@@ -148,6 +150,7 @@ class ResidualBlock(nn.Module):
         self.hooks = HookPoints(BLOCK_SITES)
 
     def forward(self, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        """x (B, N, D) -> (B, N, D); B is B·T for video in the image tower."""
         if len(self.hooks) == 0:  # fast path: a plain frozen or fully tuned block
             x = x + self.attn(self.ln_1(x), attn_mask=ctx.attn_mask)
             return x + self.mlp(self.ln_2(x))
@@ -181,13 +184,35 @@ class Transformer(nn.Module):
         for i, block in enumerate(self.blocks):
             ctx.layer = i
             if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-                x = torch.utils.checkpoint.checkpoint(block, x, ctx, use_reentrant=False)
+                x = self._checkpointed(block, x, ctx)
             else:
                 x = block(x, ctx)
             if i in wanted:
                 layers[i] = x
         ctx.layer = -1
         return x, layers
+
+
+    @staticmethod
+    def _checkpointed(block: "ResidualBlock", x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        """Run ``block`` under activation checkpointing. The backward pass re-runs the block
+        later, when the shared ``ctx`` has moved on; so each run gets a fresh copy of the
+        context as it was at the block's entry, and the first run's changes (prompt tokens
+        added, extras) are carried forward."""
+        entry = dataclasses.replace(ctx, extras=dict(ctx.extras))
+        after: list[BlockContext] = []
+
+        def run(inp: torch.Tensor) -> torch.Tensor:
+            local = dataclasses.replace(entry, extras=dict(entry.extras))
+            out = block(inp, local)
+            after.append(local)
+            return out
+
+        x = torch.utils.checkpoint.checkpoint(run, x, use_reentrant=False)
+        ctx.num_prefix_tokens = after[0].num_prefix_tokens
+        ctx.extras = after[0].extras
+        ctx.attn_mask = after[0].attn_mask
+        return x
 
 
 def normalize_layers(spec: "Iterable[int] | str | None", depth: int) -> list[int]:

@@ -56,6 +56,7 @@ class CLIP(nn.Module):
 
     # -- image tower -------------------------------------------------------------------
     def project_image(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled image-tower output (..., width) -> joint space (..., E); identity for SigLIP."""
         return pooled if self.visual_proj is None else self.visual_proj(pooled)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
@@ -81,6 +82,8 @@ class CLIP(nn.Module):
         return self.text_proj(self.text(input_ids, inputs_embeds=inputs_embeds).pooled)
 
     def forward_text_features(self, input_ids: torch.Tensor, layers: "list[int] | str | None" = None) -> TextOutput:
+        """input_ids (B, L) -> :class:`TextOutput`: pooled (B, D) before projection, tokens
+        (B, L, D), and the requested blocks' outputs (B, L, D)."""
         return self.text(input_ids, return_layers=layers)
 
     # -- joint space -------------------------------------------------------------------
@@ -102,13 +105,14 @@ class CLIP(nn.Module):
 
 
 def clip_loss(logits_per_image: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE over a square (B, B) logit matrix whose diagonal holds the pairs."""
+    """Symmetric InfoNCE over a square (B, B) logit matrix whose diagonal holds the pairs -> scalar."""
     target = torch.arange(logits_per_image.shape[0], device=logits_per_image.device)
     return 0.5 * (F.cross_entropy(logits_per_image, target) + F.cross_entropy(logits_per_image.t(), target))
 
 
 def siglip_loss(logits_per_image: torch.Tensor) -> torch.Tensor:
-    """SigLIP's pairwise sigmoid loss: −mean over images of Σ_j log σ(z_ij·logit_ij), z = ±1."""
+    """SigLIP's pairwise sigmoid loss on (B, B) logits (bias included): −1/B Σ_ij log σ(z_ij·logit_ij),
+    z = +1 on the diagonal (the pairs), −1 elsewhere."""
     n = logits_per_image.shape[0]
     z = 2 * torch.eye(n, device=logits_per_image.device, dtype=logits_per_image.dtype) - 1
     return -F.logsigmoid(z * logits_per_image).sum() / n

@@ -20,11 +20,28 @@ def torch_dtype(name: str) -> Any:
 
 
 def resolve_device(name: str) -> str:
-    if name != "auto":
-        return name
+    """``auto`` -> cuda when available, else cpu; a CUDA device that is not there is an error."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"--device {name!r}: {e}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: this torch build or machine has no CUDA device")
+    return name
+
+
+def check_decoder(name: str) -> None:
+    """Fail before any work when the decoding backend cannot load."""
+    from ..data.video import get_backend
+
+    try:
+        get_backend(name)
+    except ImportError as e:  # BackendUnavailableError: says which package to install
+        raise ValueError(str(e)) from e
 
 
 def add_backbone_arg(p: argparse.ArgumentParser) -> None:
@@ -39,10 +56,12 @@ def add_video_args(p: argparse.ArgumentParser, default_frames: int = 8) -> None:
     g.add_argument("--frames", type=int, default=None, metavar="N",
                    help=f"N frames per video, one from the centre of each of N equal segments (default {default_frames})")
     g.add_argument("--fps", type=float, default=None, metavar="F", help="frames at a fixed rate of F per second instead")
-    p.add_argument("--max-frames", type=int, default=None, help="with --fps: at most this many frames per video")
+    p.add_argument("--max-frames", type=int, default=None,
+                   help="with --fps: keep at most the first M frames of each video (the rest of a long video is dropped)")
     p.add_argument("--batch-size", type=int, default=4, metavar="B", help="clips per forward pass (default 4)")
     p.add_argument("--workers", type=int, default=0, help="decoding worker processes (default 0: in the main process)")
-    p.add_argument("--decoder", default="pyav", help="video decoding backend: pyav (default), torchcodec, decord, opencv")
+    p.add_argument("--decoder", default="pyav", choices=("pyav", "opencv", "decord", "torchcodec"),
+                   help="video decoding backend (default pyav; the others need their package installed)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--dtype", choices=DTYPE_NAMES, default="float32", help="compute precision (autocast)")
     p.set_defaults(default_frames=default_frames)
@@ -55,6 +74,8 @@ def make_sampler(args: argparse.Namespace) -> "FrameSampler":
         if args.fps <= 0:
             raise ValueError("--fps must be positive")
         return FpsSampler(args.fps, max_frames=args.max_frames)
+    if args.max_frames is not None:
+        raise ValueError("--max-frames applies to --fps sampling only")
     frames = args.frames if args.frames is not None else args.default_frames
     if frames < 1:
         raise ValueError("--frames must be at least 1")

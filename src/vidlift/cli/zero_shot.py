@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..tasks.recognition.prompts import DEFAULT_TEMPLATES
-from .common import add_backbone_arg, add_video_args, make_sampler, resolve_device, torch_dtype
+from .common import add_backbone_arg, add_video_args, check_decoder, make_sampler, resolve_device, torch_dtype
 
 
 def add_parser(sub) -> None:
@@ -56,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.recognition.zero_shot import class_text_embeddings, zero_shot_probabilities
 
     labels = read_labels(args)
-    device = resolve_device(args.device)
     sampler = make_sampler(args)
+    check_decoder(args.decoder)
+    device = resolve_device(args.device)
     items = list_videos(args.videos)
     backbone = load_backbone(args.backbone)
     model = backbone.model.to(device).eval()

@@ -64,15 +64,23 @@ def _atomic_write_bytes(path: Path, write) -> None:
             tmp.unlink()
 
 
-def extraction_header(backbone: Backbone, sampler: FrameSampler, layers: Sequence[int], save_dtype: str) -> dict[str, Any]:
+# What must match for a folder's features to be comparable; the spec string may differ (a moved
+# directory, a relative path) as long as the weights are the same.
+_SETTINGS = ("weights_sha256", "preprocess", "sampling", "layers", "dtype", "compute_dtype", "decoder")
+
+
+def extraction_header(backbone: Backbone, sampler: FrameSampler, layers: Sequence[int], save_dtype: str,
+                      compute_dtype: torch.dtype = torch.float32, decoder: str = "pyav") -> dict[str, Any]:
     return {
         "vidlift_version": __version__,
-        "backbone": {"spec": backbone.meta.spec, "identity": backbone.meta.identity,
-                     "weights_sha256": backbone.meta.weights_sha256},
+        "backbone": {"spec": backbone.meta.spec, "identity": backbone.meta.identity},
+        "weights_sha256": backbone.meta.weights_sha256,
         "preprocess": asdict(backbone.model.cfg.preprocess),
         "sampling": repr(sampler),
         "layers": list(layers),
         "dtype": save_dtype,
+        "compute_dtype": str(compute_dtype).removeprefix("torch."),
+        "decoder": decoder,
     }
 
 
@@ -80,8 +88,7 @@ def _check_header(out: Path, header: dict[str, Any]) -> None:
     path = out / "extraction.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        keys = ("backbone", "preprocess", "sampling", "layers", "dtype")
-        diff = [k for k in keys if old.get(k) != json.loads(json.dumps(header[k]))]
+        diff = [k for k in _SETTINGS if old.get(k) != json.loads(json.dumps(header[k]))]
         if diff:
             raise ExtractionMismatchError(
                 f"{path}: this folder holds features made with different {', '.join(diff)}; "
@@ -103,10 +110,21 @@ def read_manifest(out: Path) -> dict[str, dict[str, Any]]:
             try:
                 e = json.loads(line)
             except json.JSONDecodeError:
-                # A run killed mid-write leaves at most one partial last line; its video is redone.
+                # A run killed mid-write leaves a partial line; its video is simply redone.
                 continue
-            entries[e["video_id"]] = e
+            if isinstance(e, dict) and "video_id" in e:
+                entries[e["video_id"]] = e
     return entries
+
+
+def _end_partial_line(path: Path) -> None:
+    """A run killed mid-write can leave a last line without its newline; end it so the next
+    entry starts on a line of its own (the fragment is then skipped as malformed)."""
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
 
 
 def _write_result(out: Path, r: ClipResult, dtype: torch.dtype) -> dict[str, Any]:
@@ -146,7 +164,7 @@ def extract_features(
     layers = sorted({i + depth if i < 0 else i for i in layers})
     if any(not 0 <= i < depth for i in layers):
         raise ValueError(f"layers must lie in [-{depth}, {depth}) for this {depth}-block image tower")
-    header = extraction_header(backbone, sampler, layers, save_dtype)
+    header = extraction_header(backbone, sampler, layers, save_dtype, compute_dtype, backend)
     _check_header(out, header)
     done = {vid for vid, e in read_manifest(out).items() if e.get("status") == "ok" and (out / e["file"]).is_file()}
     todo = [it for it in items if it.video_id not in done]
@@ -157,6 +175,7 @@ def extract_features(
     dataset = ClipDataset(todo, sampler, backbone.preprocess, backend=backend)
     dtype = getattr(torch, save_dtype)
     start = time.perf_counter()
+    _end_partial_line(out / "manifest.jsonl")
     with open(out / "manifest.jsonl", "a") as manifest, tqdm(total=len(todo), unit="video", disable=not progress, desc="extract") as bar:
         for r in iter_clip_features(model, dataset, batch_size, layers, workers, device, compute_dtype):
             if r.error is not None:

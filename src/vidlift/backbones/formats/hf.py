@@ -71,7 +71,9 @@ def config_from_hf(d: dict[str, Any], source: str = "config.json") -> CLIPConfig
     model_type = d.get("model_type")
     if model_type not in ("clip", "siglip"):
         raise ValueError(f"{source}: model_type {model_type!r} is not supported (clip, siglip)")
-    vc, tc = d.get("vision_config", {}), d.get("text_config", {})
+    # Old configs carry *_config_dict, which transformers lets win over *_config.
+    vc = d.get("vision_config_dict") or d.get("vision_config") or {}
+    tc = d.get("text_config_dict") or d.get("text_config") or {}
     siglip = model_type == "siglip"
     # Defaults are those of transformers' config classes (which omit default values when saving).
     vdef = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
@@ -102,8 +104,9 @@ def config_from_hf(d: dict[str, Any], source: str = "config.json") -> CLIPConfig
         layers=t["num_hidden_layers"], heads=t["num_attention_heads"],
         mlp_ratio=t["intermediate_size"] / t["hidden_size"], act=_ACT_FROM_HF[t["hidden_act"]],
         ln_eps=t["layer_norm_eps"], causal=not siglip,
-        # HF CLIP configs saved before eos_token_id was fixed say 2 and pool at argmax.
-        pool="last" if siglip else ("argmax" if eos == 2 else "eos"),
+        # HF CLIP configs saved before eos_token_id was fixed say 2 and pool at argmax; when
+        # end-of-text is the largest id, its first position is the argmax anyway (OpenAI's rule).
+        pool="last" if siglip else ("argmax" if eos in (2, t["vocab_size"] - 1) else "eos"),
         eos_token_id=eos, pad_token_id=t["pad_token_id"], proj_bias=siglip,
     )
     if siglip:
@@ -120,21 +123,47 @@ def config_from_hf(d: dict[str, Any], source: str = "config.json") -> CLIPConfig
     )
 
 
-def preprocess_from_hf(d: dict[str, Any], cfg: CLIPConfig) -> PreprocessConfig:
-    """Read mean/std/size from ``preprocessor_config.json`` (HF image processor settings)."""
+def preprocess_from_hf(d: dict[str, Any], cfg: CLIPConfig, source: str = "preprocessor_config.json") -> PreprocessConfig:
+    """Read mean/std/sizes from ``preprocessor_config.json`` (HF image processor settings).
+
+    CLIP: resize the shorter side to ``size.shortest_edge``, centre-crop ``crop_size``;
+    SigLIP: resize to ``size.height`` × ``size.width``, no crop.
+    """
     p = PreprocessConfig(**vars(cfg.preprocess))
     if "image_mean" in d:
         p.mean = tuple(d["image_mean"])
     if "image_std" in d:
         p.std = tuple(d["image_std"])
-    size = d.get("crop_size") or d.get("size")
-    if isinstance(size, dict):
-        size = size.get("shortest_edge") or size.get("height")
-    if isinstance(size, int):
-        p.image_size = size
-    p.resize_mode = "shortest" if d.get("do_center_crop", cfg.loss != "siglip") else "squash"
-    # PIL resample codes: 2 = bilinear, 3 = bicubic.
-    p.interpolation = "bilinear" if d.get("resample") == 2 else "bicubic"
+    if d.get("do_normalize") is False or d.get("do_resize") is False:
+        raise ValueError(f"{source}: do_normalize / do_resize false is not supported")
+
+    def side(value: Any, what: str) -> int | None:
+        if isinstance(value, int):
+            return value
+        if isinstance(value, dict):
+            if "shortest_edge" in value:
+                return int(value["shortest_edge"])
+            if "height" in value:
+                if value["height"] != value.get("width", value["height"]):
+                    raise ValueError(f"{source}: non-square {what} {value} is not supported")
+                return int(value["height"])
+        if value is None:
+            return None
+        raise ValueError(f"{source}: cannot read {what} {value!r}")
+
+    resize, crop = side(d.get("size"), "size"), side(d.get("crop_size"), "crop_size")
+    do_crop = bool(d.get("do_center_crop", cfg.loss != "siglip"))
+    p.resize_mode = "shortest" if do_crop else "squash"
+    if do_crop:
+        p.image_size = crop or resize or p.image_size
+        p.resize_size = resize if resize and resize != p.image_size else None
+    else:
+        p.image_size = resize or p.image_size
+        p.resize_size = None
+    resample = d.get("resample", 3)
+    if resample not in (2, 3):  # PIL codes: 2 = bilinear, 3 = bicubic
+        raise ValueError(f"{source}: resample={resample} is not supported (2 bilinear, 3 bicubic)")
+    p.interpolation = "bilinear" if resample == 2 else "bicubic"
     return p
 
 
@@ -237,7 +266,7 @@ def hf_preprocessor_dict(cfg: CLIPConfig) -> dict[str, Any]:
         "resample": 3 if p.interpolation == "bicubic" else 2, "do_center_crop": crop,
     }
     if crop:
-        d.update(size={"shortest_edge": p.image_size}, crop_size={"height": p.image_size, "width": p.image_size})
+        d.update(size={"shortest_edge": p.resize_size or p.image_size}, crop_size={"height": p.image_size, "width": p.image_size})
     else:
         d["size"] = {"height": p.image_size, "width": p.image_size}
     return d

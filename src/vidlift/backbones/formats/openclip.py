@@ -42,6 +42,13 @@ _TOP = {
     "ln_final.weight": "text.ln_final.weight", "ln_final.bias": "text.ln_final.bias",
     "logit_scale": "logit_scale",
 }
+# open_clip variants whose computation differs from the OpenAI ViT this module maps onto.
+_UNSUPPORTED_MODEL_KEYS = ("custom_text", "init_logit_bias")
+_UNSUPPORTED_TOWER_KEYS = (
+    "no_ln_pre", "final_ln_after_pool", "global_average_pool", "attentional_pool", "norm_kwargs",
+    "act_kwargs", "no_causal_mask", "ls_init_value", "pos_embed_type", "embed_cls",
+)
+_DEFAULT_POOL = {"vision_cfg": "tok", "text_cfg": "argmax"}
 _TOWERS = (("visual.transformer.resblocks.", "visual.transformer.blocks."), ("transformer.resblocks.", "text.transformer.blocks."))
 
 
@@ -148,11 +155,27 @@ def config_from_openclip_json(d: dict[str, Any]) -> CLIPConfig:
         ),
         preprocess=PreprocessConfig(image_size=image_size),
     )
+    unsupported = {k: model_cfg[k] for k in _UNSUPPORTED_MODEL_KEYS if model_cfg.get(k)}
+    unsupported.update({f"vision_cfg.{k}": v[k] for k in _UNSUPPORTED_TOWER_KEYS if v.get(k)})
+    unsupported.update({f"text_cfg.{k}": t[k] for k in _UNSUPPORTED_TOWER_KEYS if t.get(k)})
+    for name, tower in (("vision_cfg", v), ("text_cfg", t)):
+        if tower.get("pool_type", _DEFAULT_POOL[name]) != _DEFAULT_POOL[name]:
+            unsupported[f"{name}.pool_type"] = tower["pool_type"]
+    if unsupported:
+        raise ValueError(f"open_clip options not supported by vidlift's CLIP: {unsupported}")
     prep = d.get("preprocess_cfg") or {}
     if "mean" in prep:
         cfg.preprocess.mean = tuple(prep["mean"])
     if "std" in prep:
         cfg.preprocess.std = tuple(prep["std"])
+    mode = prep.get("resize_mode", "shortest")
+    if mode not in ("shortest", "squash"):
+        raise ValueError(f"preprocess_cfg.resize_mode {mode!r} is not supported (shortest, squash)")
+    cfg.preprocess.resize_mode = mode
+    interp = prep.get("interpolation", "bicubic")
+    if interp not in ("bicubic", "bilinear"):
+        raise ValueError(f"preprocess_cfg.interpolation {interp!r} is not supported (bicubic, bilinear)")
+    cfg.preprocess.interpolation = interp
     return cfg
 
 
@@ -194,7 +217,10 @@ def openclip_json_from_config(cfg: CLIPConfig) -> dict[str, Any]:
                 "heads": t.heads, "layers": t.layers, "mlp_ratio": t.mlp_ratio,
             },
         },
-        "preprocess_cfg": {"mean": list(cfg.preprocess.mean), "std": list(cfg.preprocess.std)},
+        "preprocess_cfg": {
+            "mean": list(cfg.preprocess.mean), "std": list(cfg.preprocess.std),
+            "resize_mode": cfg.preprocess.resize_mode, "interpolation": cfg.preprocess.interpolation,
+        },
     }
 
 

@@ -22,10 +22,12 @@ class LinearProbe:
     head: nn.Linear
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """features (N, D) -> class logits (N, K)."""
         with torch.no_grad():
             return self.head(F.normalize(features.float(), dim=-1))
 
     def predict(self, features: torch.Tensor) -> torch.Tensor:
+        """features (N, D) -> class indices (N,)."""
         return self.logits(features).argmax(-1)
 
 
@@ -43,6 +45,7 @@ def fit_linear_probe(
         raise ValueError(f"expected features (N, D) and labels (N,), got {tuple(features.shape)} and {tuple(labels.shape)}")
     if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
         raise ValueError(f"labels must lie in [0, {num_classes})")
+    labels = labels.long()
     x = F.normalize(features.float(), dim=-1)
     g = torch.Generator().manual_seed(seed)
     head = nn.Linear(x.shape[1], num_classes)
@@ -63,4 +66,5 @@ def fit_linear_probe(
 
 
 def top1_accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of predictions (N,) equal to labels (N,); NaN for N = 0."""
     return float((predictions == labels).float().mean()) if len(labels) else float("nan")

@@ -19,18 +19,27 @@ from .prompts import DEFAULT_TEMPLATES
 
 
 def class_text_embeddings(
-    model: CLIP, tokenizer, labels: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES
+    model: CLIP, tokenizer, labels: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES,
+    batch_size: int = 256,
 ) -> torch.Tensor:
     """(K, E) unit-norm class embeddings, averaged over ``templates`` (each holds one ``{}``)."""
     if not labels:
         raise ValueError("no labels given")
     for t in templates:
-        if t.count("{}") != 1:
-            raise ValueError(f"template {t!r} must contain exactly one '{{}}' for the label")
+        try:
+            ok = t.count("{}") == 1 and t.format("x") is not None
+        except (IndexError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"template {t!r} must contain exactly one '{{}}' for the label and no other braces")
     device = next(model.parameters()).device
+    sentences = [t.format(label) for label in labels for t in templates]
     with torch.inference_mode():
-        sentences = [t.format(label) for label in labels for t in templates]
-        emb = F.normalize(model.encode_text(tokenizer(sentences).to(device)), dim=-1)
+        # Chunked: real label sets × template ensembles reach 10⁴ sentences.
+        emb = torch.cat([
+            F.normalize(model.encode_text(tokenizer(sentences[i : i + batch_size]).to(device)), dim=-1)
+            for i in range(0, len(sentences), batch_size)
+        ])
         emb = emb.view(len(labels), len(templates), -1).mean(1)
     return F.normalize(emb, dim=-1)
 
