@@ -25,7 +25,7 @@ test: venv
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 demo: venv
-	HF_HUB_OFFLINE=1 $(PY) scripts/demo.py
+	HF_HUB_OFFLINE=1 $(VENV)/bin/vidlift demo
 
 bench: venv
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/decode_bench.py

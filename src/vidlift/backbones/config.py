@@ -179,7 +179,13 @@ ARCHS: dict[str, Any] = {
     "SigLIP-B-16-224": _siglip_b16_224,
     "tiny-clip": lambda: _tiny(siglip=False),
     "tiny-siglip": lambda: _tiny(siglip=True),
-    "tiny-ilfm": lambda: CLIPConfig(128, VisionConfig(64, 8, 96, 4, 4, act="gelu"), TextConfig(32, width=128, layers=3, heads=4, act="gelu"), PreprocessConfig(64)),  # the shipped `tiny` (vidlift.embedded.pretrain)
+    # The project's shipped `tiny` ILFM (vidlift.embedded.pretrain, docs/tiny_ilfm.md).
+    "tiny-ilfm": lambda: CLIPConfig(
+        embed_dim=64,
+        vision=VisionConfig(image_size=64, patch_size=8, width=64, layers=4, heads=4, act="gelu"),
+        text=TextConfig(context_length=32, width=64, layers=3, heads=4, act="gelu"),
+        preprocess=PreprocessConfig(image_size=64),
+    ),
 }
 
 

@@ -7,9 +7,9 @@ import logging
 import sys
 
 from .. import __version__
-from . import convert, extract, synth, zero_shot
+from . import convert, demo, extract, pretrain_tiny, synth, zero_shot
 
-COMMANDS = (extract, zero_shot, convert, synth)
+COMMANDS = (demo, extract, zero_shot, convert, synth, pretrain_tiny)
 
 
 def build_parser() -> argparse.ArgumentParser:

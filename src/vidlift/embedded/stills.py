@@ -1,0 +1,244 @@
+"""Still images with captions: the pretraining data of the project's tiny ILFM.
+
+A still is one to three shapes (:mod:`vidlift.embedded.scene`) on a plain or cluttered
+background, described in words (:class:`Thing`: shape, colour, size, texture, where it is).
+Captions are drawn from the description, not from the pixels, so they are true by
+construction: they always name colour and shape, and sometimes size, texture, count, position
+and background ("a small blue circle and a yellow heart", "two red stars on a cluttered
+background", "a photo of a green striped ring at the top.").
+
+Appearance only: nothing here moves. Every still is a pure function of
+``(seed, split, index)``, so a pool renders identically in any number of processes and the
+held-out split (``split="heldout"``) never shares a random stream with training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .scene import BACKGROUNDS, COLOURS, SHAPES, SIZES, TEXTURES, SceneObject, make_background, render
+
+SPLITS = {"train": 0, "heldout": 1}
+NUMBERS = {2: "two", 3: "three"}
+# Where an object counts as "on the left" etc.: its centre in the outer third of the frame.
+_EDGE = 0.36
+
+
+@dataclass(frozen=True)
+class Thing:
+    """One object of a still, in words plus pose. x, y, scale as fractions of the frame side
+    (y grows downwards), angle in radians."""
+
+    shape: str
+    colour: str
+    size: str
+    texture: str
+    x: float
+    y: float
+    scale: float
+    angle: float
+
+    def scene_object(self) -> SceneObject:
+        return SceneObject(self.shape, COLOURS[self.colour], self.x, self.y, self.scale, self.angle, self.texture)
+
+    def mirrored(self) -> "Thing":
+        """The same object seen in a left-right mirror (all eight shapes are mirror-symmetric)."""
+        return replace(self, x=1.0 - self.x, angle=-self.angle)
+
+
+@dataclass(frozen=True)
+class StillScene:
+    """What a still shows, in words: its objects (back to front) and background kind."""
+
+    things: tuple[Thing, ...]
+    background: str
+
+    def mirrored(self) -> "StillScene":
+        return StillScene(tuple(t.mirrored() for t in self.things), self.background)
+
+
+def still_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The random stream of still ``index`` of ``split`` ("train" or "heldout") under ``seed``."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
+    return np.random.default_rng([int(seed), SPLITS[split], int(index)])
+
+
+def _sample_thing(rng: np.random.Generator, shape: str | None = None, colour: str | None = None) -> Thing:
+    size = str(rng.choice(list(SIZES)))
+    texture = "solid" if rng.random() < 0.4 else str(rng.choice(TEXTURES[1:]))
+    return Thing(
+        shape=shape or str(rng.choice(SHAPES)),
+        colour=colour or str(rng.choice(list(COLOURS))),
+        size=size,
+        texture=texture,
+        x=0.5, y=0.5,
+        scale=SIZES[size] * float(rng.uniform(0.9, 1.1)),
+        angle=float(rng.uniform(0, 2 * math.pi)),
+    )
+
+
+def _place(rng: np.random.Generator, things: list[Thing]) -> list[Thing] | None:
+    """Random positions, inside the frame and apart from each other; None if none found."""
+    placed: list[Thing] = []
+    for t in things:
+        r = t.scale / 2
+        for _ in range(40):
+            x, y = rng.uniform(r, 1 - r, size=2)
+            if all(math.hypot(x - p.x, y - p.y) > 0.95 * (r + p.scale / 2) for p in placed):
+                placed.append(replace(t, x=float(x), y=float(y)))
+                break
+        else:
+            return None
+    return placed
+
+
+def sample_scene(
+    rng: np.random.Generator, max_objects: int = 3, shape: str | None = None, colour: str | None = None
+) -> StillScene:
+    """A random scene of 1..``max_objects`` objects. ``shape`` / ``colour`` fix the first object.
+
+    Objects are distinct in (shape, colour), except that a multi-object scene sometimes repeats
+    one object's kind ("two red stars"): counting is part of the caption language.
+    """
+    background = str(rng.choice(BACKGROUNDS))
+    weights = np.array([0.55, 0.3, 0.15][:max_objects])
+    n = int(rng.choice(np.arange(1, max_objects + 1), p=weights / weights.sum()))
+    while True:
+        things = [_sample_thing(rng, shape, colour)]
+        repeat = n > 1 and rng.random() < 0.3
+        kinds = {(things[0].shape, things[0].colour)}
+        while len(things) < n:
+            if repeat and len(things) == 1:
+                things.append(_sample_thing(rng, things[0].shape, things[0].colour))
+                continue
+            t = _sample_thing(rng)
+            if (t.shape, t.colour) not in kinds:
+                kinds.add((t.shape, t.colour))
+                things.append(t)
+        placed = _place(rng, things)
+        if placed is not None:
+            return StillScene(tuple(placed), background)
+
+
+def render_scene(scene: StillScene, rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    """uint8 (size, size, 3) image of ``scene``; ``rng`` draws the background's grey and clutter."""
+    return render([t.scene_object() for t in scene.things], size, make_background(scene.background, size, rng))
+
+
+def make_still(
+    seed: int, split: str, index: int, size: int = 64, max_objects: int = 3,
+    shape: str | None = None, colour: str | None = None,
+) -> tuple[np.ndarray, StillScene]:
+    """Still ``index`` of ``split``: (uint8 image (size, size, 3), its scene)."""
+    rng = still_rng(seed, split, index)
+    scene = sample_scene(rng, max_objects, shape, colour)
+    return render_scene(scene, rng, size), scene
+
+
+def make_stills(
+    seed: int, split: str, count: int, size: int = 64, max_objects: int = 3, start: int = 0
+) -> tuple[np.ndarray, list[StillScene]]:
+    """Stills ``start .. start+count-1`` of ``split``: uint8 (count, size, size, 3) and scenes."""
+    images = np.empty((count, size, size, 3), np.uint8)
+    scenes = []
+    for i in range(count):
+        images[i], scene = make_still(seed, split, start + i, size, max_objects)
+        scenes.append(scene)
+    return images, scenes
+
+
+def make_labelled_stills(seed: int, count: int, size: int = 64, split: str = "heldout") -> tuple[np.ndarray, list[StillScene]]:
+    """Single-object stills for zero-shot evaluation, cycling through all 64 (shape, colour)
+    classes so every class is equally frequent; size, texture, pose and background are random."""
+    images = np.empty((count, size, size, 3), np.uint8)
+    scenes = []
+    colours = list(COLOURS)
+    for i in range(count):
+        k = i % (len(SHAPES) * len(colours))
+        images[i], scene = make_still(seed, split, i, size, 1, SHAPES[k // len(colours)], colours[k % len(colours)])
+        scenes.append(scene)
+    return images, scenes
+
+
+# -- words -----------------------------------------------------------------------------
+
+
+def with_article(phrase: str) -> str:
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
+
+
+def plural(shape: str) -> str:
+    return shape + ("es" if shape.endswith(("s", "x")) else "s")
+
+
+def describe(colour: str, shape: str, size: str | None = None, texture: str | None = None) -> str:
+    """Noun phrase with its article: ``describe("orange", "star", "small", "striped")`` ->
+    "a small orange striped star"."""
+    words = [w for w in (size, colour, texture if texture != "solid" else None, shape) if w]
+    return with_article(" ".join(words))
+
+
+def prompt(colour: str, shape: str, template: str = "a photo of {}.") -> str:
+    """The zero-shot prompt of one (shape, colour) class, in the captions' own words."""
+    return template.format(describe(colour, shape))
+
+
+def _where(t: Thing) -> str | None:
+    if t.x < _EDGE:
+        return "on the left"
+    if t.x > 1 - _EDGE:
+        return "on the right"
+    if t.y < _EDGE:
+        return "at the top"
+    if t.y > 1 - _EDGE:
+        return "at the bottom"
+    return None
+
+
+def _join(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def caption(scene: StillScene, rng: np.random.Generator) -> str:
+    """One random true caption of ``scene``: always colour and shape of every object;
+    sometimes size, texture, count, position, background and a "a photo of" prefix."""
+    groups: dict[tuple[str, str], list[Thing]] = {}
+    for t in scene.things:
+        groups.setdefault((t.shape, t.colour), []).append(t)
+    phrases = []
+    for (shape, colour), members in groups.items():
+        if len(members) > 1:
+            phrases.append(f"{NUMBERS[len(members)]} {colour} {plural(shape)}")
+            continue
+        t = members[0]
+        size = t.size if rng.random() < 0.35 else None
+        texture = t.texture if rng.random() < 0.5 else None
+        phrases.append(describe(colour, shape, size, texture))
+    order = rng.permutation(len(phrases))
+    text = _join([phrases[i] for i in order])
+    if len(scene.things) == 1 and (where := _where(scene.things[0])) and rng.random() < 0.3:
+        text += " " + where
+    elif len(scene.things) == 2 and len(groups) == 2 and rng.random() < 0.3:
+        a, b = scene.things
+        if abs(a.x - b.x) > 0.25:
+            left, right = (a, b) if a.x < b.x else (b, a)
+            text = f"{describe(left.colour, left.shape)} to the left of {describe(right.colour, right.shape)}"
+    if rng.random() < 0.3:
+        text += " on a cluttered background" if scene.background == "clutter" else " on a plain background"
+    u = rng.random()
+    if u < 0.35:
+        text = "a photo of " + text
+    elif u < 0.45:
+        text = "an image of " + text
+    return text + ("." if rng.random() < 0.5 else "")
+
+
+__all__ = [
+    "SPLITS", "Thing", "StillScene", "still_rng", "sample_scene", "render_scene", "make_still", "make_stills",
+    "make_labelled_stills", "describe", "prompt", "caption", "with_article", "plural",
+]
