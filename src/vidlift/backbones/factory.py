@@ -216,6 +216,14 @@ def _openclip_weights(spec: str, target: str) -> Path:
     return path
 
 
+def _from_single_file(spec: str, fmt: str, cfg: CLIPConfig, sd: dict[str, torch.Tensor], path: Path
+                      ) -> tuple[CLIP, Any, BackboneMeta]:
+    """Model, CLIP BPE tokenizer and metadata for OpenAI-layout weights read from one file."""
+    model = _build(cfg, sd, str(path))
+    meta = BackboneMeta(spec, fmt, _sha256([path]), cfg.to_dict(), str(path))
+    return model, ClipBpeTokenizer(context_length=cfg.text.context_length), meta
+
+
 def _load_openclip(spec: str, arch: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
     path = _openclip_weights(spec, target)
     beside = path.parent / "open_clip_config.json"
@@ -241,9 +249,7 @@ def _load_openclip(spec: str, arch: str, target: str) -> tuple[CLIP, Any, Backbo
         sd = oc_format.from_openclip_state_dict(_read_state_dict(path), source=str(path))
     except (KeyError, ValueError) as e:
         raise BackboneLoadError(f"backbone {spec!r}: {e}") from e
-    model = _build(cfg, sd, str(path))
-    meta = BackboneMeta(spec, "openclip", _sha256([path]), cfg.to_dict(), str(path))
-    return model, ClipBpeTokenizer(context_length=cfg.text.context_length), meta
+    return _from_single_file(spec, "openclip", cfg, sd, path)
 
 
 def _load_openai(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
@@ -255,9 +261,7 @@ def _load_openai(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
         sd = oc_format.from_openclip_state_dict(raw, source=str(path))
     except (KeyError, ValueError) as e:
         raise BackboneLoadError(f"backbone {spec!r}: {path} is not an OpenAI CLIP checkpoint ({e})") from e
-    model = _build(cfg, sd, str(path))
-    meta = BackboneMeta(spec, "openai", _sha256([path]), cfg.to_dict(), str(path))
-    return model, ClipBpeTokenizer(context_length=cfg.text.context_length), meta
+    return _from_single_file(spec, "openai", cfg, sd, path)
 
 
 def _load_random(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
