@@ -11,7 +11,8 @@ Shapes at every site are (B·T, N, D) for the image tower (B clips of T frames, 
 (B, L, D) for the text tower. ``ctx.num_frames`` is T (``None`` for still images and text),
 so a hook can fold the frame axis back out with ``x.view(-1, ctx.num_frames, N, D)``.
 At ``attn_out`` / ``mlp_out`` ``ctx.branch_input`` holds the branch's normalised input (what
-``attn`` / ``mlp`` saw), which parallel adapters (AdaptFormer, AIM's joint adapter) need;
+``attn`` / ``mlp`` saw) and ``ctx.residual`` the residual stream before the branch's norm,
+which parallel adapters (AIM's joint adapter, AdaptFormer) need;
 ``ctx.block`` gives access to the block's own modules (AIM reuses the frozen ``attn`` along T).
 Hooks may change N (prompt or message tokens) as long as they update
 ``ctx.num_prefix_tokens`` and restore N before the end of the tower.
@@ -59,6 +60,7 @@ class BlockContext:
     layer: int = -1  # index of the current block, -1 outside blocks
     block: "ResidualBlock | None" = None
     branch_input: torch.Tensor | None = None  # normalised input of the attn / mlp branch
+    residual: torch.Tensor | None = None  # residual stream entering the attn / mlp branch (before its norm)
     attn_mask: torch.Tensor | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # free room for cooperating hooks
 
@@ -157,13 +159,15 @@ class ResidualBlock(nn.Module):
         ctx.block = self
         hooks = self.hooks
         x = hooks.run("block_in", x, ctx)
+        ctx.residual = x
         h = hooks.run("attn_in", self.ln_1(x), ctx)
         ctx.branch_input = h
         x = x + hooks.run("attn_out", self.attn(h, attn_mask=ctx.attn_mask), ctx)
+        ctx.residual = x
         h = hooks.run("mlp_in", self.ln_2(x), ctx)
         ctx.branch_input = h
         x = x + hooks.run("mlp_out", self.mlp(h), ctx)
-        ctx.branch_input = None
+        ctx.branch_input = ctx.residual = None
         return hooks.run("block_out", x, ctx)
 
 

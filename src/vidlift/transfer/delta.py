@@ -1,0 +1,194 @@
+"""Save what a transfer trained, on its own, and load it back onto the same backbone.
+
+A *delta* is one safetensors file holding every trainable tensor of a
+:class:`~vidlift.transfer.TransferModel` (and the buffers of the modules the strategies
+added), with JSON metadata inside the file (and beside it, ``<name>.json``, for people):
+the strategies and their hyper-parameters, ``num_frames``, and the backbone's identity
+(weights hash, spec, architecture). Loading rebuilds the strategies on a freshly loaded
+backbone and refuses a backbone with other weights: a delta is meaningless anywhere else.
+
+An *export* is a self-contained inference model: LoRA merged into the weights, the
+backbone written as an HF directory (``backbone/``, loadable by ``load_backbone`` and by
+transformers), and the remaining modules with their strategies (``transfer.safetensors``,
+``transfer.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..backbones import Backbone, load_backbone, save_backbone
+from .base import TransferModel
+
+FORMAT = "vidlift-transfer-delta/1"
+EXPORT_FORMAT = "vidlift-transfer-export/1"
+
+
+class DeltaMismatchError(ValueError):
+    """A delta or export that does not fit the backbone or strategies it is loaded with."""
+
+
+def _strategy_records(model: TransferModel, skip: set[str] = frozenset()) -> list[dict[str, Any]]:
+    return [{"name": s.name, "hyperparameters": s.hyperparameters()} for s in model.strategies if s.name not in skip]
+
+
+def _build_strategies(records: list[dict[str, Any]], source: str) -> list:
+    from .registry import STRATEGIES
+
+    out = []
+    for r in records:
+        cls = STRATEGIES.get(r.get("name"))
+        if cls is None:
+            raise DeltaMismatchError(f"{source}: unknown strategy {r.get('name')!r}; known: {', '.join(STRATEGIES)}")
+        hp = dict(r.get("hyperparameters", {}))
+        for k, v in hp.items():  # JSON turns tuples into lists
+            if isinstance(v, list):
+                hp[k] = tuple(v)
+        try:
+            out.append(cls(**hp))
+        except TypeError as e:
+            raise DeltaMismatchError(f"{source}: strategy {r['name']!r} does not take these hyper-parameters ({e})") from e
+    return out
+
+
+def delta_state_dict(model: TransferModel) -> dict[str, torch.Tensor]:
+    """Trainable parameters + buffers of added modules, name -> contiguous CPU tensor."""
+    trainable = {n for n, _ in model.trainable_parameters()}
+    added_buffers = {n for n, _ in model.named_buffers() if ".hooks." in n or n.startswith(("heads.", "roles."))}
+    return {n: t.detach().cpu().contiguous() for n, t in model.state_dict().items() if n in trainable or n in added_buffers}
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def backbone_identity(model: TransferModel) -> dict[str, Any]:
+    m = model.meta
+    return {"identity": m.identity, "weights_sha256": m.weights_sha256, "spec": m.spec, "format": m.format,
+            "config": model.backbone.cfg.to_dict()}
+
+
+def save_delta(model: TransferModel, path: str | Path) -> Path:
+    """Write the trained delta of ``model`` to ``path`` (``.safetensors``) and ``path``.json."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    meta = {
+        "format": FORMAT,
+        "strategies": _strategy_records(model),
+        "num_frames": model.num_frames,
+        "backbone": backbone_identity(model),
+        "parameters": model.parameter_report().to_dict(),
+    }
+    _atomic_save(delta_state_dict(model), path, {"vidlift": json.dumps(meta)})
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    return path
+
+
+def read_delta_metadata(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such delta file")
+    try:
+        with safe_open(str(path), "pt") as f:
+            raw = (f.metadata() or {}).get("vidlift")
+    except Exception as e:  # a truncated or foreign file
+        raise DeltaMismatchError(f"{path}: not a safetensors file ({type(e).__name__}: {e})") from e
+    if raw is None:
+        raise DeltaMismatchError(f"{path}: no vidlift metadata; not a transfer delta")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT:
+        raise DeltaMismatchError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    return meta
+
+
+def load_delta(path: str | Path, backbone: Backbone | str) -> TransferModel:
+    """Rebuild the :class:`TransferModel` saved at ``path`` on ``backbone`` (a Backbone or a
+    spec string), refusing a backbone whose weights differ from the one it was trained on."""
+    path = Path(path)
+    meta = read_delta_metadata(path)
+    if isinstance(backbone, str):
+        backbone = load_backbone(backbone)
+    want = meta["backbone"]
+    if backbone.meta.weights_sha256 != want["weights_sha256"] or backbone.model.cfg.to_dict() != want["config"]:
+        raise DeltaMismatchError(
+            f"{path} was trained on backbone {want['identity']} ({want['spec']}), "
+            f"not on {backbone.meta.identity} ({backbone.meta.spec}); load the backbone it was trained on")
+    model = TransferModel(backbone, _build_strategies(meta["strategies"], str(path)), num_frames=meta["num_frames"])
+    _load_tensors(model, path, delta_state_dict(model).keys())
+    return model
+
+
+def _load_tensors(model: TransferModel, path: Path, expected: Any) -> None:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    expected = set(expected)
+    missing, unexpected = expected - tensors.keys(), tensors.keys() - expected
+    if missing or unexpected:
+        raise DeltaMismatchError(
+            f"{path}: tensors do not match the strategies (missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
+    state = model.state_dict()
+    for k, t in tensors.items():
+        if state[k].shape != t.shape:
+            raise DeltaMismatchError(f"{path}: {k} has shape {tuple(t.shape)}, the model expects {tuple(state[k].shape)}")
+    model.load_state_dict(tensors, strict=False)
+
+
+def export_model(model: TransferModel, out: str | Path) -> Path:
+    """Write a self-contained inference model to directory ``out``: LoRA (and any other
+    mergeable strategy) merged into the backbone weights. ``model`` is changed in place
+    (merged); its outputs stay the same."""
+    out = Path(out)
+    merged = {s.name for s in model.strategies if s.merge(model)}
+    plain_keys = set(type(model.backbone)(model.backbone.cfg).state_dict())
+    bb_state = model.backbone.state_dict()
+    extra = set(bb_state) - plain_keys
+    if any(".hooks." not in k for k in extra):
+        raise DeltaMismatchError(f"cannot export: backbone tensors {sorted(k for k in extra if '.hooks.' not in k)[:3]} "
+                                 "are not part of a plain CLIP and no strategy merged them")
+    plain = type(model.backbone)(model.backbone.cfg)
+    plain.load_state_dict({k: v for k, v in bb_state.items() if k in plain_keys})
+    save_backbone(plain, out / "backbone", fmt="hf", tokenizer=model.tokenizer)
+    rest = {n: t.detach().cpu().contiguous() for n, t in model.state_dict().items() if n.removeprefix("backbone.") not in plain_keys}
+    meta = {"format": EXPORT_FORMAT, "strategies": _strategy_records(model, skip=merged), "merged": sorted(merged),
+            "num_frames": model.num_frames, "trained_on": backbone_identity(model)}
+    _atomic_save(rest, out / "transfer.safetensors", {"vidlift": json.dumps(meta)})
+    (out / "transfer.json").write_text(json.dumps(meta, indent=2))
+    return out
+
+
+def load_exported(directory: str | Path) -> TransferModel:
+    """Load a model written by :func:`export_model` (no original backbone needed)."""
+    directory = Path(directory)
+    meta_path = directory / "transfer.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{directory}: no transfer.json; not a vidlift export")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != EXPORT_FORMAT:
+        raise DeltaMismatchError(f"{meta_path}: format {meta.get('format')!r}, expected {EXPORT_FORMAT!r}")
+    backbone = load_backbone(f"hf:{directory / 'backbone'}")
+    model = TransferModel(backbone, _build_strategies(meta["strategies"], str(meta_path)), num_frames=meta["num_frames"])
+    plain_keys = {f"backbone.{k}" for k in type(model.backbone)(model.backbone.cfg).state_dict()}
+    _load_tensors(model, directory / "transfer.safetensors", set(model.state_dict()) - plain_keys)
+    return model
+
+
+__all__ = ["save_delta", "load_delta", "read_delta_metadata", "delta_state_dict", "export_model", "load_exported",
+           "DeltaMismatchError"]

@@ -1,0 +1,52 @@
+"""Tiny backbones for the transfer tests: random tiny-clip (CLIP: class token, causal text,
+argmax pooling) and tiny-siglip (no class token, MAP head, no visual projection, last-token
+pooling), each with a toy word tokenizer (their 512-token vocabularies have no BPE)."""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import pytest
+import torch
+
+from vidlift.backbones import load_backbone
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ARCHS = ("tiny-clip", "tiny-siglip")
+
+
+class ToyTokenizer:
+    """Words -> ids by CRC32, CLIP-like (start token, end token with the highest id) or
+    SigLIP-like (no start token, end token then padding to the context length)."""
+
+    def __init__(self, cfg) -> None:
+        self.cfg = cfg.text
+        self.clip_like = cfg.loss == "clip"
+
+    def __call__(self, texts):
+        c = self.cfg
+        n = c.context_length
+        out = torch.full((len(texts), n), c.pad_token_id, dtype=torch.long)
+        for row, text in enumerate(texts):
+            words = [2 + zlib.crc32(w.encode()) % (c.vocab_size - 4) for w in text.lower().split()]
+            ids = ([c.vocab_size - 2] if self.clip_like else []) + words[: n - 2] + [c.eos_token_id]
+            out[row, : len(ids)] = torch.tensor(ids)
+        return out
+
+
+def tiny_backbone(arch: str = "tiny-clip", seed: int = 0):
+    b = load_backbone(f"random:{arch}:{seed}")
+    b.tokenizer = ToyTokenizer(b.model.cfg)
+    return b
+
+
+@pytest.fixture(params=ARCHS)
+def backbone(request):
+    return tiny_backbone(request.param)
+
+
+def clips(batch: int = 2, frames: int = 4, size: int = 32, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, frames, 3, size, size, generator=g)
