@@ -343,6 +343,30 @@ class TransferModel(nn.Module):
             frames = self.backbone.project_image(out.pooled)
         return VideoFeatures(frames, out.tokens if self._needs_tokens else None, out.layers, out.num_prefix_tokens)
 
+    @property
+    def cache_layers(self) -> list[int]:
+        """Block outputs the strategies read: what a feature cache for this model must hold."""
+        return list(self._layers)
+
+    @property
+    def trains_from_cache(self) -> bool:
+        """Whether training can read cached backbone features (nothing in the backbone trains,
+        and no strategy needs pixels or final tokens)."""
+        return not self._backbone_trains and "frame_encoder" not in self.roles and not self._needs_tokens
+
+    def features_from_cache(self, tensors: dict[str, torch.Tensor]) -> VideoFeatures:
+        """Cached tensors ({"frames": (B, T, E), "layers.<i>": (B, T, N, D)}) -> VideoFeatures."""
+        if not self.trains_from_cache:
+            trained = [s.name for s in self.strategies if s.trains_backbone or s.needs_tokens]
+            raise ValueError(f"strategies {trained or [s.name for s in self.strategies]} need the backbone run on pixels; "
+                             "cached features would give a different model")
+        missing = [i for i in self._layers if f"layers.{i}" not in tensors]
+        if missing:
+            raise KeyError(f"the cached features lack block outputs {missing}; fill the cache with layers={self._layers}")
+        feats = VideoFeatures.from_tensors(tensors, self.backbone.visual.num_prefix_tokens)
+        feats.layers = {i: feats.layers[i] for i in self._layers}
+        return feats
+
     def encode_video_from_features(self, features: VideoFeatures) -> VideoOutput:
         """Run the video head on (possibly cached) features -> :class:`VideoOutput`."""
         return VideoOutput(self.roles["video_head"](features), features)
