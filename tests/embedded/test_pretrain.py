@@ -14,7 +14,7 @@ import torch
 from vidlift.backbones import get_arch, load_backbone
 from vidlift.backbones.factory import TINY_DIR
 from vidlift.cli import main
-from vidlift.embedded.pretrain import Recipe, build_model, train, zero_shot_eval
+from vidlift.embedded.pretrain import Recipe, build_model, preprocess_for, sincos_2d, train, zero_shot_eval
 from vidlift.embedded.scene import COLOURS, SHAPES
 from vidlift.embedded.stills import caption, make_labelled_stills, make_still, plural, prompt, sample_scene
 
@@ -91,7 +91,8 @@ def test_labelled_stills_cycle_through_all_classes():
 
 
 def _short_recipe(**kw) -> Recipe:
-    base = dict(steps=12, batch_size=24, pool_size=24, warmup_steps=2, lr=2e-3, workers=1, seed=5)
+    # One thread: a 2-thread pool thrashes when other jobs share the cores.
+    base = dict(steps=30, batch_size=16, pool_size=16, warmup_steps=3, lr=3e-3, workers=1, threads=1, seed=5)
     return Recipe(**{**base, **kw})
 
 
@@ -100,11 +101,11 @@ def test_recipe_learns_and_is_deterministic():
     first = train(recipe, progress=False)
     start = build_model(recipe.arch, recipe.seed)
     assert first.model.cfg == get_arch("tiny-ilfm")
-    # The same 24 stills every step (fresh captions and mirrors): the loss must fall well below
-    # its start at ln(24) ≈ 3.2.
-    assert first.losses[0] == pytest.approx(np.log(24), abs=0.3)
-    assert np.mean(first.losses[-3:]) < np.mean(first.losses[:3]) - 0.5
-    for name in ("visual.patch_embed.weight", "visual.transformer.blocks.0.attn.q_proj.weight",
+    # The same 16 stills every step (fresh captions and mirrors): the loss must fall well below
+    # its start at ln(16) ≈ 2.8.
+    assert first.losses[0] == pytest.approx(np.log(16), abs=0.3)
+    assert np.mean(first.losses[-3:]) < np.mean(first.losses[:3]) - 0.5, first.losses
+    for name in ("visual.transformer.blocks.0.attn.q_proj.weight", "visual.transformer.blocks.3.mlp.fc2.weight",
                  "text.transformer.blocks.0.mlp.fc1.weight", "text_proj.weight", "logit_scale"):
         before, after = start.state_dict()[name], first.model.state_dict()[name]
         assert not torch.equal(before, after), f"{name} did not train"
@@ -115,6 +116,24 @@ def test_recipe_learns_and_is_deterministic():
     assert after.norm() < before.norm()
     second = train(recipe, progress=False)
     assert second.losses == first.losses
+
+
+def test_init_starts_attention_local_and_patches_on_the_data():
+    images, _ = make_labelled_stills(0, 64)
+    model = build_model("tiny-ilfm", 0, patch_images=preprocess_for(get_arch("tiny-ilfm"))(torch.from_numpy(images)))
+    sd = {k: v.detach() for k, v in model.state_dict().items()}
+    for i in range(4):  # mimetic attention: W_q^T W_k ≈ 0.7 (Z + I), W_v^T W_o^T ≈ 0.4 (Z - I)
+        p = f"visual.transformer.blocks.{i}.attn."
+        qk = sd[p + "q_proj.weight"].t() @ sd[p + "k_proj.weight"]
+        vo = sd[p + "v_proj.weight"].t() @ sd[p + "out_proj.weight"].t()
+        assert qk.diagonal().mean().item() == pytest.approx(0.7, abs=0.1)
+        assert vo.diagonal().mean().item() == pytest.approx(-0.4, abs=0.1)
+    # PCA patch embedding: the filters are orthogonal directions of patch space.
+    w = sd["visual.patch_embed.weight"].flatten(1)
+    gram = w @ w.t()
+    assert (gram - torch.diag(gram.diagonal())).abs().max() < 1e-3 * gram.diagonal().max()
+    # Image-tower positions start as a 2-D sine-cosine code.
+    torch.testing.assert_close(sd["visual.pos_embed"][1:], 0.5 * sincos_2d(8, 64))
 
 
 def test_pretrain_tiny_command_writes_a_loadable_checkpoint(tmp_path, capsys):
@@ -166,7 +185,7 @@ def test_tiny_zero_shot_quality_on_heldout_stills(tiny):
     # 128-image estimate must agree with it (binomial s.d. ≈ 4 points) and sit far above chance.
     record = json.loads((TINY_DIR / "training.json").read_text())["eval"]
     assert record["images"] >= 2048
-    assert ev["shape_colour"] >= max(0.5, record["shape_colour"] - 0.12), ev
+    assert ev["shape_colour"] >= max(0.7, record["shape_colour"] - 0.12), ev  # shipped: 0.727 on these 128
     assert ev["shape"] >= max(0.5, record["shape"] - 0.12), ev
     assert ev["colour"] >= 0.95, ev
 

@@ -223,7 +223,10 @@ class ClipBpeTokenizer:
         tokenizer_config.json), so an HF-format checkpoint directory carries its tokenizer."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "vocab.json").write_text(json.dumps(self.get_vocab()), encoding="utf-8")
+        # In id order: the tokenizers library returns its vocabulary in hash order, which would
+        # make two saves of the same tokenizer differ byte for byte.
+        vocab = dict(sorted(self.get_vocab().items(), key=lambda kv: kv[1]))
+        (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
         with gzip.open(self.vocab_path, "rt", encoding="utf-8") as f:
             merges = f.read().split("\n")[1 : 1 + _CLIP_NUM_MERGES]
         # HF's merges.txt opens with a version line where CLIP's file has its own header.

@@ -14,14 +14,14 @@ class Recipe:
     """Everything that decides the shipped checkpoint; ``vidlift pretrain-tiny`` defaults to it."""
 
     arch: str = "tiny-ilfm"
-    steps: int = 4000
+    steps: int = 4200
     batch_size: int = 128
-    lr: float = 2e-3
+    lr: float = 3e-3
     min_lr: float = 1e-5
     warmup_steps: int = 200
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.98)
-    pool_size: int = 64_000  # stills rendered once; each step draws captions anew
+    pool_size: int = 48_000  # stills rendered once; each step draws captions anew
     max_objects: int = 3
     flip_prob: float = 0.5  # a mirrored still is a new still (captions swap left and right)
     seed: int = 0
