@@ -126,6 +126,7 @@ class Strategy:
     trains_backbone: ClassVar[bool] = False
     needs_frozen_backbone: ClassVar[bool] = False
     needs_tokens: ClassVar[bool] = False  # VideoFeatures.tokens required
+    excludes: ClassVar[tuple[str, ...]] = ()  # families this strategy cannot be combined with
 
     @property
     def root(self) -> str:
@@ -207,7 +208,9 @@ class TransferModel(nn.Module):
         self.insertions: list[Insertion] = []
         self._role_owner: dict[str, str] = {}
         self._declared_modules: list[tuple[str, nn.Module]] = []
-        self._declared_backbone: dict[str, str] = {}  # backbone parameter name -> strategy
+        # id(parameter) -> (strategy, name at declaration): ids survive the renaming done by
+        # wrappers that a later strategy injects (PEFT moves q_proj.weight to q_proj.base_layer.weight).
+        self._declared_backbone: dict[int, tuple[str, str]] = {}
         self._current: Strategy | None = None
         self._check_composition()
         for s in self.strategies:
@@ -290,7 +293,10 @@ class TransferModel(nn.Module):
         for n in chosen:
             if n not in params:
                 raise KeyError(f"{owner}: the backbone has no parameter {n!r}")
-            self._declared_backbone[n] = owner
+            other = self._declared_backbone.get(id(params[n]), (owner, n))[0]
+            if other != owner:
+                raise TransferCompositionError(f"{other} and {owner} both train {n}; combine at most one of them")
+            self._declared_backbone[id(params[n])] = (owner, n)
             count += params[n].numel()
         self.insertions.append(Insertion(owner, "backbone", f"{what} ({len(chosen)} tensors)", count))
         return count
@@ -305,6 +311,11 @@ class TransferModel(nn.Module):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise TransferCompositionError(f"strategy {sorted(dup)[0]!r} is listed twice")
+        for s in self.strategies:
+            for other in self.strategies:
+                if other is not s and (other.family in s.excludes or s.family in other.excludes):
+                    raise TransferCompositionError(
+                        f"{s.name} ({s.family}) cannot be combined with {other.name} ({other.family})")
         frozen_only = [s.name for s in self.strategies if s.needs_frozen_backbone]
         training = [s.name for s in self.strategies if s.trains_backbone]
         if frozen_only and training:
@@ -314,8 +325,7 @@ class TransferModel(nn.Module):
 
     def _freeze_undeclared(self) -> None:
         declared = {id(p) for _, m in self._declared_modules for p in m.parameters()}
-        bb = dict(self.backbone.named_parameters())
-        declared |= {id(bb[n]) for n in self._declared_backbone}
+        declared |= set(self._declared_backbone)
         for p in self.parameters():
             p.requires_grad_(id(p) in declared)
         self._backbone_trains = any(p.requires_grad for p in self.backbone.parameters())

@@ -126,7 +126,8 @@ def load_delta(path: str | Path, backbone: Backbone | str) -> TransferModel:
     if isinstance(backbone, str):
         backbone = load_backbone(backbone)
     want = meta["backbone"]
-    if backbone.meta.weights_sha256 != want["weights_sha256"] or backbone.model.cfg.to_dict() != want["config"]:
+    config = json.loads(json.dumps(backbone.model.cfg.to_dict()))  # as stored: tuples become lists
+    if backbone.meta.weights_sha256 != want["weights_sha256"] or config != want["config"]:
         raise DeltaMismatchError(
             f"{path} was trained on backbone {want['identity']} ({want['spec']}), "
             f"not on {backbone.meta.identity} ({backbone.meta.spec}); load the backbone it was trained on")

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from .adapted import AIM, XCLIP, AdaptFormer, CoOp, DividedSpaceTime, FullFinetune, Lora, PartialTuning, STAdapter, Vpt, XClipPrompt
 from .base import Strategy
+from .frozen import EVL, Distillation, MeanPoolHead, R2Tuning, TemporalConv, TemporalTransformer
 
-STRATEGIES: dict[str, type[Strategy]] = {}
-
-
-def register(cls: type[Strategy]) -> type[Strategy]:
-    if cls.name in STRATEGIES and STRATEGIES[cls.name] is not cls:
-        raise ValueError(f"two strategies are named {cls.name!r}")
-    STRATEGIES[cls.name] = cls
-    return cls
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
+    # frozen features
+    Distillation,  # knowledge distillation
+    MeanPoolHead,  # post-network tuning
+    TemporalTransformer,  # post-network tuning
+    TemporalConv,  # post-network tuning
+    EVL,  # side-tuning
+    R2Tuning,  # side-tuning
+    # adapted features
+    FullFinetune,  # full fine-tuning
+    PartialTuning,  # partial tuning
+    XCLIP,  # fine-tuning with extra models
+    DividedSpaceTime,  # fine-tuning with extra models
+    AdaptFormer,  # adapter
+    STAdapter,  # adapter
+    AIM,  # adapter
+    Lora,  # LoRA
+    CoOp,  # prompt tuning
+    Vpt,  # prompt tuning
+    XClipPrompt,  # prompt tuning
+)}
 
 
 def get_strategy(name: str, **hyperparameters) -> Strategy:

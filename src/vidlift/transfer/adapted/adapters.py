@@ -1,0 +1,342 @@
+"""Adapters: small trainable modules inside the frozen image tower (the survey's "fine-tuning
+with adapter" family). Three methods, each a :class:`~vidlift.transfer.base.Strategy`:
+
+- :class:`AdaptFormer` — a bottleneck MLP parallel to every block's MLP (no temporal modelling);
+- :class:`STAdapter` — a bottleneck with a depth-wise 3D convolution over (T, H, W) on the
+  patch tokens, before a block's attention;
+- :class:`AIM` — spatial, temporal (the block's own frozen attention run along T) and joint
+  adapters in every block, plus a learned temporal position embedding.
+
+Every hook receives image-tower tokens (B·T, N, D) and its :class:`~vidlift.backbones.layers.
+BlockContext`; with still images (``ctx.num_frames`` None) temporal modules treat the input as
+one-frame clips, so an image gives exactly what a 1-frame clip gives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..base import Strategy, TransferCompositionError, TransferModel
+
+
+# -- shared helpers (also used by :mod:`.extra_models`) -------------------------------------
+def frames_of(x: torch.Tensor, ctx) -> tuple[int, int]:
+    """(B, T) for tokens x (B·T, N, D); still images count as 1-frame clips."""
+    t = ctx.num_frames or 1
+    if x.shape[0] % t:
+        raise ValueError(f"{x.shape[0]} token rows are not a whole number of {t}-frame clips")
+    return x.shape[0] // t, t
+
+
+def last_blocks(depth: int, blocks: int | None, who: str) -> range:
+    """Indices of the last ``blocks`` blocks (None: all of them)."""
+    if blocks is None:
+        return range(depth)
+    if not 1 <= blocks <= depth:
+        raise TransferCompositionError(f"{who}: blocks={blocks} does not fit a {depth}-block image tower")
+    return range(depth - blocks, depth)
+
+
+def like_backbone(module: nn.Module, model: TransferModel) -> nn.Module:
+    """Put a new module on the backbone's device and dtype."""
+    ref = model.backbone.visual.pos_embed
+    return module.to(device=ref.device, dtype=ref.dtype)
+
+
+class TemporalEmbedding(nn.Module):
+    """A learned embedding per frame, added to the tokens at ``visual.embed`` (AIM's
+    ``temporal_embedding``, TimeSformer's ``time_embed``); zero-initialised as both do, so the
+    model starts as the image model.
+
+    ``(B·T, N, D) -> (B·T, N, D)``. The table holds ``num_frames`` rows; a clip of another
+    length gets the table linearly resized (endpoints kept, so a 1-frame clip or a still
+    image gets row 0). ``skip_prefix`` leaves the class / prompt tokens alone (TimeSformer
+    adds it to patch tokens only; AIM to every token).
+    """
+
+    def __init__(self, num_frames: int, dim: int, skip_prefix: bool = False) -> None:
+        super().__init__()
+        self.embedding = nn.Parameter(torch.zeros(num_frames, dim))
+        self.skip_prefix = skip_prefix
+
+    def table(self, t: int) -> torch.Tensor:
+        """(t, D) embeddings for a t-frame clip."""
+        e = self.embedding
+        if t == e.shape[0]:
+            return e
+        return F.interpolate(e.t()[None], size=t, mode="linear", align_corners=True)[0].t()
+
+    def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
+        b, t = frames_of(x, ctx)
+        e = self.table(t).to(x.dtype)[None, :, None, :]  # (1, T, 1, D)
+        p = ctx.num_prefix_tokens if self.skip_prefix else 0
+        y = x.unflatten(0, (b, t))
+        y = torch.cat([y[:, :, :p], y[:, :, p:] + e], dim=2)
+        return y.flatten(0, 1)
+
+
+def time_sequences(x: torch.Tensor, b: int, t: int) -> torch.Tensor:
+    """(B·T, N, D) -> (B·N, T, D): every token position becomes a sequence over time."""
+    n, d = x.shape[1:]
+    return x.view(b, t, n, d).transpose(1, 2).reshape(b * n, t, d)
+
+
+def from_time_sequences(x: torch.Tensor, b: int, t: int) -> torch.Tensor:
+    """(B·N, T, D) -> (B·T, N, D), the inverse of :func:`time_sequences`."""
+    d = x.shape[-1]
+    return x.view(b, -1, t, d).transpose(1, 2).reshape(b * t, -1, d)
+
+
+# -- AdaptFormer ------------------------------------------------------------------------------
+class AdaptMLP(nn.Module):
+    """AdaptFormer's parallel bottleneck, at ``mlp_out``: the MLP output x (B·T, N, D) plus
+    ``scale · up(ReLU(down(r)))`` where r is the residual stream entering the MLP branch
+    (``ctx.residual``, before ``ln_2``), as the reference adds ``adaptmlp(x)`` computed on the
+    un-normalised block state. No frame mixing."""
+
+    def __init__(self, dim: int, bottleneck: int, scale: float, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.down = nn.Linear(dim, bottleneck)
+        self.up = nn.Linear(bottleneck, dim)
+        self.scale = scale
+        self.dropout = dropout
+        # The reference's init_option="lora": Kaiming-uniform down, zero up and biases -> starts as the frozen model.
+        nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
+        for t in (self.down.bias, self.up.weight, self.up.bias):
+            nn.init.zeros_(t)
+
+    def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
+        h = F.relu(self.down(ctx.residual))
+        h = F.dropout(h, self.dropout, self.training)
+        return x + self.scale * self.up(h)
+
+
+@dataclass
+class AdaptFormer(Strategy):
+    """AdaptFormer (Chen et al., "AdaptFormer: Adapting Vision Transformers for Scalable Visual
+    Recognition", NeurIPS 2022; github.com/ShoufaChen/AdaptFormer). In every block an AdaptMLP
+    (D -> ``bottleneck`` -> D, ReLU, output × ``scale``) runs parallel to the frozen MLP on the
+    block state before ``ln_2``; its sum joins the residual. Up-projection zero-initialised, so
+    training starts from the frozen backbone. Only the AdaptMLPs train. Frames stay
+    independent: this is an image adapter applied per frame.
+    """
+
+    name: ClassVar[str] = "adaptformer"
+    family: ClassVar[str] = "adapter"
+    paper: ClassVar[str] = "Chen et al., NeurIPS 2022 (arXiv 2205.13535)"
+    trains_backbone: ClassVar[bool] = True
+    bottleneck: int = 64
+    scale: float = 0.1
+    dropout: float = 0.0
+
+    def apply(self, model: TransferModel) -> None:
+        for i in range(model.depth):
+            module = like_backbone(AdaptMLP(model.width, self.bottleneck, self.scale, self.dropout), model)
+            model.insert(f"visual.blocks.{i}.mlp_out", module, f"AdaptMLP {model.width}->{self.bottleneck}")
+
+
+# -- ST-Adapter --------------------------------------------------------------------------------
+class STAdapterModule(nn.Module):
+    """ST-Adapter: x + fc2(DWConv3D(fc1(x))) on the patch tokens, prefix tokens (class token,
+    prompts) passed through unchanged, as in the reference code.
+
+    fc1: D -> C, then the patch tokens of each clip are laid out as (B, C, T, H, W) for a
+    depth-wise (groups = C) 3D convolution with ``kernel`` (padding kernel // 2), then fc2:
+    C -> D. The official code puts no activation between the three (we follow it), so the
+    module is linear in x; what it adds to the image model is mixing over (T, H, W).
+    Zero-initialised convolution (weight and bias) and zero biases, as the reference does, so
+    the adapter starts as identity (fc1 / fc2 weights keep PyTorch's default init).
+
+    ``site``: "block_in" (before the attention: input is the block's residual stream) or
+    "attn_out" (before the MLP: there the hook sees the attention output a and adds the
+    adapter's update of the stream ``ctx.residual + a``, which is the same as running the
+    adapter on the stream between attention and MLP).
+    """
+
+    def __init__(self, dim: int, bottleneck: int, kernel: tuple[int, int, int], site: str = "block_in") -> None:
+        super().__init__()
+        if site not in ("block_in", "attn_out"):
+            raise ValueError(f"ST-Adapter site must be block_in or attn_out, not {site!r}")
+        if any(k % 2 == 0 for k in kernel):
+            raise ValueError(f"ST-Adapter kernel {tuple(kernel)} must be odd in every axis (same-size padding)")
+        self.site = site
+        self.fc1 = nn.Linear(dim, bottleneck)
+        self.conv = nn.Conv3d(bottleneck, bottleneck, tuple(kernel), padding=tuple(k // 2 for k in kernel),
+                              groups=bottleneck)
+        self.fc2 = nn.Linear(bottleneck, dim)
+        for t in (self.conv.weight, self.conv.bias, self.fc1.bias, self.fc2.bias):
+            nn.init.zeros_(t)
+
+    def update(self, x: torch.Tensor, ctx) -> torch.Tensor:
+        """x (B·T, N, D) -> the adapter's additive update (B·T, N, D), zero on prefix tokens."""
+        b, t = frames_of(x, ctx)
+        p = ctx.num_prefix_tokens
+        patches = x[:, p:]
+        n = patches.shape[1]
+        side = math.isqrt(n)
+        if side * side != n:
+            raise ValueError(f"ST-Adapter needs a square patch grid, got {n} patch tokens "
+                             f"({x.shape[1]} tokens, {p} prefix)")
+        c = self.conv.in_channels
+        h = self.fc1(patches).view(b, t, side, side, c).permute(0, 4, 1, 2, 3)  # (B, C, T, H, W)
+        h = self.conv(h).permute(0, 2, 3, 4, 1).reshape(b * t, n, c)
+        return F.pad(self.fc2(h), (0, 0, p, 0))
+
+    def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
+        if self.site == "block_in":
+            return x + self.update(x, ctx)
+        return x + self.update(ctx.residual + x, ctx)
+
+
+_ST_SITES = {"attn": ("block_in",), "mlp": ("attn_out",), "both": ("block_in", "attn_out")}
+
+
+@dataclass
+class STAdapter(Strategy):
+    """ST-Adapter (Pan et al., "ST-Adapter: Parameter-Efficient Image-to-Video Transfer
+    Learning", NeurIPS 2022; github.com/linziyi96/st-adapter). A bottleneck D -> ``bottleneck``
+    with a depth-wise 3D convolution (``kernel`` (T, H, W), default (3, 1, 1): pure temporal
+    mixing between neighbouring frames) -> D, residual, on the patch tokens of the last
+    ``blocks`` blocks (None: all). Only the adapters train. Zero-initialised convolution:
+    starts as the frozen backbone. Temporal receptive field: one frame each way per adapter.
+
+    ``position``: "attn" puts the adapter before each block's attention, as the paper describes
+    (default); "mlp" before the MLP, as the official ``adapter12x384`` K400 script
+    (``adapter_pre_attn=False, adapter_pre_mlp=True``); "both" gives the official "24×384"
+    SSv2 setting. "12×384" at ViT-B/16 holds 12 × 592,512 = 7.11M parameters.
+    """
+
+    name: ClassVar[str] = "st_adapter"
+    family: ClassVar[str] = "adapter"
+    paper: ClassVar[str] = "Pan et al., NeurIPS 2022 (arXiv 2206.13559)"
+    trains_backbone: ClassVar[bool] = True
+    bottleneck: int = 384
+    kernel: tuple[int, int, int] = (3, 1, 1)
+    blocks: int | None = None
+    position: str = "attn"
+
+    def apply(self, model: TransferModel) -> None:
+        if self.position not in _ST_SITES:
+            raise ValueError(f"st_adapter position must be one of {sorted(_ST_SITES)}, not {self.position!r}")
+        if len(self.kernel) != 3:
+            raise ValueError(f"st_adapter kernel must have 3 sizes (T, H, W), got {self.kernel!r}")
+        for i in last_blocks(model.depth, self.blocks, self.name):
+            for site in _ST_SITES[self.position]:
+                module = like_backbone(STAdapterModule(model.width, self.bottleneck, tuple(self.kernel), site), model)
+                model.insert(f"visual.blocks.{i}.{site}", module,
+                             f"ST-Adapter {model.width}->{self.bottleneck} DWConv3D{tuple(self.kernel)}")
+
+
+# -- AIM -----------------------------------------------------------------------------------------
+class Bottleneck(nn.Module):
+    """AIM's adapter: fc2(GELU(fc1(x))) (+ x with ``skip``), D -> D·ratio -> D. fc1 ~ trunc
+    normal(0.02) with zero bias (the reference's ``_init_weights``), fc2 zero, so the adapter
+    starts as identity (with skip) or zero (without)."""
+
+    def __init__(self, dim: int, ratio: float, skip: bool) -> None:
+        super().__init__()
+        hidden = int(dim * ratio)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+        self.skip = skip
+        nn.init.trunc_normal_(self.fc1.weight, std=0.02)
+        for t in (self.fc1.bias, self.fc2.weight, self.fc2.bias):
+            nn.init.zeros_(t)
+
+    def adapt(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc2(F.gelu(self.fc1(x)))
+        return x + y if self.skip else y
+
+
+class SpatialAdapter(Bottleneck):
+    """AIM's S-Adapter at ``attn_out``: the frozen spatial attention's output a (B·T, N, D)
+    -> a + fc2(GELU(fc1(a)))."""
+
+    def __init__(self, dim: int, ratio: float) -> None:
+        super().__init__(dim, ratio, skip=True)
+
+    def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
+        return self.adapt(x)
+
+
+class TemporalAdapter(Bottleneck):
+    """AIM's temporal adaptation at ``block_in``: x + T-Adapter(attn(ln_1(x_t))), where x_t
+    arranges every token position's T frames as a sequence and ``attn`` / ``ln_1`` are the
+    block's own frozen modules (``ctx.block``), reused for time. The T-Adapter has no skip, so
+    with fc2 at zero the block starts unchanged. All tokens (class token included) take part,
+    as in the reference."""
+
+    def __init__(self, dim: int, ratio: float) -> None:
+        super().__init__(dim, ratio, skip=False)
+
+    def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
+        b, t = frames_of(x, ctx)
+        block = ctx.block
+        h = block.attn(block.ln_1(time_sequences(x, b, t)))  # (B·N, T, D), attention along time
+        return x + from_time_sequences(self.adapt(h), b, t)
+
+
+class JointAdapter(Bottleneck):
+    """AIM's joint adapter at ``mlp_out``: parallel to the MLP on ``ln_2``'s output
+    (``ctx.branch_input``), no skip, × ``scale``: mlp(xn) + scale · fc2(GELU(fc1(xn)))."""
+
+    def __init__(self, dim: int, ratio: float, scale: float) -> None:
+        super().__init__(dim, ratio, skip=False)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
+        return x + self.scale * self.adapt(ctx.branch_input)
+
+
+@dataclass
+class AIM(Strategy):
+    """AIM (Yang et al., "AIM: Adapting Image Models for Efficient Video Action Recognition",
+    ICLR 2023; github.com/taoyang1122/adapt-image-models, ``vit_clip.py``). Per block:
+
+    1. temporal adaptation (``block_in``): x + T-Adapter(attn(ln_1(x along T))) with the
+       block's frozen attention reused over the frames of each token position;
+    2. spatial adaptation (``attn_out``): S-Adapter with skip on the attention output;
+    3. joint adaptation (``mlp_out``): ``scale`` · Adapter(ln_2(x)) parallel to the MLP.
+
+    Adapters are D -> D·``mlp_ratio`` -> D with GELU, fc2 zero-initialised; a learned
+    temporal position embedding (T × D, zeros) is added to all tokens at ``visual.embed``. At
+    initialisation the model is exactly the frozen backbone. With ``train_ln_post`` the final
+    LayerNorm trains too, as the reference's freezing rule keeps ``ln_post`` tunable.
+
+    Tunable count at ViT-B/16, 8 frames: 12 × 3 × 295,872 (adapters) + 6,144 (temporal
+    embedding) + 1,536 (ln_post) = 10,659,072; with a 400-way K400 head on the 768-d class
+    token (307,600) 10.97M — the paper's "11M".
+    """
+
+    name: ClassVar[str] = "aim"
+    family: ClassVar[str] = "adapter"
+    paper: ClassVar[str] = "Yang et al., ICLR 2023 (arXiv 2302.03024)"
+    trains_backbone: ClassVar[bool] = True
+    mlp_ratio: float = 0.25
+    scale: float = 0.5
+    train_ln_post: bool = True
+
+    def apply(self, model: TransferModel) -> None:
+        d, r = model.width, self.mlp_ratio
+        model.insert("visual.embed", like_backbone(TemporalEmbedding(model.num_frames, d), model),
+                     f"temporal embedding {model.num_frames}x{d}")
+        for i in range(model.depth):
+            model.insert(f"visual.blocks.{i}.block_in", like_backbone(TemporalAdapter(d, r), model),
+                         "T-Adapter on frozen attn along T")
+            model.insert(f"visual.blocks.{i}.attn_out", like_backbone(SpatialAdapter(d, r), model), "S-Adapter")
+            model.insert(f"visual.blocks.{i}.mlp_out", like_backbone(JointAdapter(d, r, self.scale), model),
+                         "joint adapter (parallel to MLP)")
+        if self.train_ln_post:
+            model.train_backbone(["visual.ln_post.weight", "visual.ln_post.bias"], "ln_post")
+
+
+__all__ = [
+    "AdaptFormer", "STAdapter", "AIM", "AdaptMLP", "STAdapterModule", "SpatialAdapter", "TemporalAdapter",
+    "JointAdapter", "TemporalEmbedding",
+]

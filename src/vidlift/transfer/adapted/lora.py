@@ -1,0 +1,112 @@
+"""LoRA through the PEFT library: low-rank deltas on the backbone's attention / MLP Linears.
+
+PEFT wraps each targeted ``nn.Linear`` in a LoRA layer (the original moves to
+``<module>.base_layer``, the deltas are ``<module>.lora_A.default`` /
+``<module>.lora_B.default``); only the A/B matrices are declared trainable. ``merge`` folds
+W + (alpha / r)·B·A back into the Linear and removes the wrappers, leaving a plain CLIP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..base import Strategy, TransferCompositionError, TransferModel
+from .tuning import normalize_towers
+
+TARGETS = {"q_proj": "attn", "k_proj": "attn", "v_proj": "attn", "out_proj": "attn", "fc1": "mlp", "fc2": "mlp"}
+ADAPTER = "default"
+
+
+def target_pattern(towers: tuple[str, ...], targets: tuple[str, ...]) -> str:
+    """A regex PEFT matches (in full) against module names: the chosen Linears of the chosen
+    towers' blocks only — never SigLIP's MAP head (``visual.attn_pool.attn.q_proj``) nor
+    modules other strategies inserted."""
+    by_parent: dict[str, list[str]] = {}
+    for t in targets:
+        by_parent.setdefault(TARGETS[t], []).append(t)
+    inner = "|".join(f"{parent}\\.({'|'.join(names)})" for parent, names in by_parent.items())
+    return rf"({'|'.join(towers)})\.transformer\.blocks\.\d+\.({inner})"
+
+
+@dataclass
+class Lora(Strategy):
+    """LoRA (Hu et al., "LoRA: Low-Rank Adaptation of Large Language Models", ICLR 2022): each
+    targeted frozen weight W (out × in) gets a trainable low-rank delta, h = W x + (alpha / r)
+    · B A x with A (r × in), B (out × r), so r·(in + out) new parameters per Linear.
+
+    Defaults follow the paper: query and value projections (its §7.1 finding that adapting
+    W_q and W_v together is best for a fixed budget), r = 8 with alpha = 8 (its RoBERTa /
+    DeBERTa settings, scaling 1), no dropout. Initialisation is PEFT's default, that of the
+    authors' ``loralib``: A Kaiming-uniform (the paper's text says Gaussian), B = 0, so the
+    model starts exactly as the frozen backbone. ``towers``: ("visual",) by default; ``("visual", "text")`` adapts the text tower
+    too. ``targets`` may also name ``k_proj``, ``out_proj``, ``fc1``, ``fc2``.
+
+    LoRA alone models no time (the survey's remark); combine it with a temporal head.
+    ``merge`` folds the deltas into the weights for inference (zero added latency, the
+    paper's point), after which the backbone is a plain CLIP again.
+
+    List it *before* strategies that declare backbone weights by name (partial tuning): PEFT
+    renames the Linears it wraps (``…q_proj.weight`` → ``…q_proj.base_layer.weight``).
+    """
+
+    name: ClassVar[str] = "lora"
+    family: ClassVar[str] = "lora"
+    paper: ClassVar[str] = "Hu et al., ICLR 2022 (arXiv 2106.09685)"
+    trains_backbone: ClassVar[bool] = True
+
+    r: int = 8
+    alpha: float = 8.0
+    dropout: float = 0.0
+    targets: tuple[str, ...] = ("q_proj", "v_proj")
+    towers: tuple[str, ...] = ("visual",)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.r, int) or self.r < 1:
+            raise ValueError(f"LoRA rank r must be a positive integer, got {self.r!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
+        unknown = [t for t in targets if t not in TARGETS]
+        if unknown or not targets or len(set(targets)) != len(targets):
+            raise ValueError(f"LoRA targets must be distinct names among {', '.join(TARGETS)}, got {targets!r}")
+        self.targets = targets
+        self.towers = normalize_towers(self.towers)
+
+    def apply(self, model: TransferModel) -> None:
+        from peft import LoraConfig, inject_adapter_in_model
+
+        earlier = [i.strategy for i in model.insertions if i.where == "backbone"]
+        if earlier:
+            raise TransferCompositionError(
+                f"list lora before {earlier[0]}: {earlier[0]} declared backbone weights by name, and PEFT renames "
+                "the Linear layers LoRA wraps (…q_proj.weight becomes …q_proj.base_layer.weight)")
+        if any(_lora_modules(model)):
+            raise TransferCompositionError("lora: the backbone already holds LoRA layers")
+        config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, bias="none",
+                            target_modules=target_pattern(self.towers, self.targets))
+        inject_adapter_in_model(config, model.backbone, adapter_name=ADAPTER)
+        names = [n for n, _ in model.backbone.named_parameters() if ".lora_A." in n or ".lora_B." in n]
+        n_layers = len(names) // 2
+        model.train_backbone(names, f"LoRA r={self.r} on {', '.join(self.targets)} of {n_layers} Linears")
+
+    def merge(self, model: TransferModel) -> bool:
+        """Fold every LoRA delta into its Linear (W ← W + (alpha / r)·B·A) and put the plain
+        Linear back, so the backbone's parameter names are a plain CLIP's again. True once the
+        strategy lives in the weights (also when an earlier call merged it)."""
+        for name, layer in list(_lora_modules(model)):
+            layer.merge(safe_merge=True, adapter_names=[ADAPTER])
+            parent_name, _, child = name.rpartition(".")
+            parent = model.backbone.get_submodule(parent_name)
+            setattr(parent, child, layer.get_base_layer())
+        return True
+
+
+def _lora_modules(model: TransferModel):
+    """(name, PEFT LoRA layer) pairs inside the backbone."""
+    from peft.tuners.lora import LoraLayer
+
+    return ((n, m) for n, m in model.backbone.named_modules() if isinstance(m, LoraLayer))
+
+
+__all__ = ["Lora", "TARGETS", "target_pattern"]

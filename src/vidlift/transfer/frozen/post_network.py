@@ -1,0 +1,202 @@
+"""Post-network tuning: a trainable network placed *after* the frozen image tower, reading the
+per-frame embeddings (B, T, E) and giving one clip embedding (B, E) in the joint space (the
+survey's "post-network tuning" family). Three video heads, each a
+:class:`~vidlift.transfer.base.Strategy` that fills the ``video_head`` role:
+
+- :class:`MeanPoolHead` — the parameter-free average over frames (CLIP4Clip's *meanP*);
+- :class:`TemporalTransformer` — CLIP4Clip's *seqTransf*: frame position embeddings and a
+  small transformer over the frames, with a residual to the frame embeddings, then the mean;
+- :class:`TemporalConv` — a residual two-layer 1-D convolution over the frames (the
+  ``ConvHead`` R²-Tuning runs on CLIP frame features), zero-initialised so it starts as meanP.
+
+The heads read only ``VideoFeatures.frames``, so they train from cached features, and they
+compose with strategies that adapt the backbone (LoRA + temporal transformer is the survey's
+recommended pairing, since LoRA alone models no time): ``needs_frozen_backbone`` is False.
+Each head has ``frame_outputs(features) -> (B, T, E)``, the per-frame sequence before the mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...backbones.layers import BlockContext, Transformer, init_weights
+from ..base import MeanPool, Strategy, TransferCompositionError, TransferModel, VideoFeatures
+
+
+def _like(module: nn.Module, model: TransferModel) -> nn.Module:
+    """Put a new module on the backbone's device and dtype."""
+    ref = model.backbone.visual.pos_embed
+    return module.to(device=ref.device, dtype=ref.dtype)
+
+
+def _frames(features: VideoFeatures, module: nn.Module) -> torch.Tensor:
+    """features.frames (B, T, E) in the head's dtype (the backbone may run in half precision)."""
+    x = features.frames
+    if x.ndim != 3:
+        raise ValueError(f"a video head needs frame embeddings (B, T, E), got shape {tuple(x.shape)}")
+    p = next(module.parameters(), None)
+    return x if p is None else x.to(p.dtype)
+
+
+# -- meanP -------------------------------------------------------------------------------------
+@dataclass
+class MeanPoolHead(Strategy):
+    """Mean pooling over frames (Luo et al., "CLIP4Clip: An Empirical Study of CLIP for End to
+    End Video Clip Retrieval", Neurocomputing 2022, the parameter-free *meanP* similarity).
+    ``(B, T, E) -> (B, E)``: the average of the frozen frame embeddings. No parameters; it is
+    also what a model without a video head does, declared here so it can be named and compared.
+    """
+
+    name: ClassVar[str] = "mean_pool"
+    family: ClassVar[str] = "post-network tuning"
+    paper: ClassVar[str] = "Luo et al., Neurocomputing 2022 (arXiv 2104.08860), meanP"
+
+    def apply(self, model: TransferModel) -> None:
+        model.set_role("video_head", MeanPool(), "mean over frames (meanP)")
+
+
+# -- seqTransf ---------------------------------------------------------------------------------
+class TemporalTransformerHead(nn.Module):
+    """CLIP4Clip's seqTransf head: frames x (B, T, E) -> x + Transformer(x + P[:T]), mean over T.
+
+    P is a learned table of ``max_frames`` frame position embeddings (E); the transformer is
+    ``layers`` pre-LN residual attention blocks of width E (CLIP text blocks: attention, then a
+    4E MLP), ``heads`` heads, no attention mask (every frame sees every frame).
+    """
+
+    def __init__(self, dim: int, layers: int, heads: int, max_frames: int, act: str, ln_eps: float) -> None:
+        super().__init__()
+        self.frame_position_embeddings = nn.Parameter(torch.zeros(max_frames, dim))
+        self.transformer = Transformer(dim, layers, heads, 4 * dim, act, ln_eps)
+        # CLIP4Clip's init_weights (BERT-style): normal(0, 0.02) weights, zero biases, unit norms.
+        nn.init.normal_(self.frame_position_embeddings, std=0.02)
+        init_weights(self.transformer, std=0.02)
+
+    def frame_outputs(self, features: VideoFeatures) -> torch.Tensor:
+        """(B, T, E) -> (B, T, E): the frames after temporal self-attention, with the residual."""
+        x = _frames(features, self)
+        t = x.shape[1]
+        if t > self.frame_position_embeddings.shape[0]:
+            raise ValueError(f"temporal_transformer holds {self.frame_position_embeddings.shape[0]} frame positions, "
+                             f"got a {t}-frame clip; raise max_frames")
+        h = x + self.frame_position_embeddings[:t]
+        h, _ = self.transformer(h, BlockContext("video_head"))
+        return h + x  # CLIP4Clip adds the original frame embeddings back
+
+    def forward(self, features: VideoFeatures) -> torch.Tensor:
+        return self.frame_outputs(features).mean(1)
+
+
+@dataclass
+class TemporalTransformer(Strategy):
+    """CLIP4Clip's sequential transformer similarity, *seqTransf* (Luo et al., "CLIP4Clip: An
+    Empirical Study of CLIP for End to End Video Clip Retrieval", Neurocomputing 2022;
+    github.com/ArrowLuo/CLIP4Clip, ``modules/modeling.py``). Over the frame embeddings
+    (B, T, E): add learned frame position embeddings, run ``layers`` transformer blocks of
+    width E with ``heads`` heads (None: E // 64 as CLIP4Clip derives it, at least 1), add the
+    input frames back (residual), average over T -> (B, E).
+
+    Defaults follow CLIP4Clip: 4 layers (``cross_num_hidden_layers``), a position table with as
+    many rows as the text tower's context (77 for CLIP), and its initialisation trick: when the
+    text tower has width E (ViT-B/32: 512 = E), the position table and the blocks start as a
+    copy of CLIP's text positional embedding and its first ``layers`` text blocks
+    (``init_from_text``); otherwise normal(0, 0.02) init. Only the head trains (12.65M
+    parameters at ViT-B/32). ``max_frames`` (None: the text context length) bounds T.
+    """
+
+    name: ClassVar[str] = "temporal_transformer"
+    family: ClassVar[str] = "post-network tuning"
+    paper: ClassVar[str] = "Luo et al., Neurocomputing 2022 (arXiv 2104.08860), seqTransf"
+    layers: int = 4
+    heads: int | None = None
+    max_frames: int | None = None
+    init_from_text: bool = True
+
+    def apply(self, model: TransferModel) -> None:
+        e = model.embed_dim
+        text = model.backbone.cfg.text
+        heads = self.heads or max(1, e // 64)
+        if e % heads:
+            raise TransferCompositionError(f"{self.name}: embedding width {e} is not divisible by {heads} heads")
+        rows = self.max_frames or text.context_length
+        if rows < 1 or self.layers < 1:
+            raise TransferCompositionError(f"{self.name}: layers and max_frames must be positive")
+        head = TemporalTransformerHead(e, self.layers, heads, rows, text.act, text.ln_eps)
+        what = f"seqTransf {self.layers}x{e}, {heads} heads"
+        tower = model.backbone.text
+        if self.init_from_text and text.width == e and text.mlp_dim == 4 * e and len(tower.blocks) >= self.layers:
+            with torch.no_grad():
+                n = min(rows, tower.pos_embed.shape[0])
+                head.frame_position_embeddings[:n].copy_(tower.pos_embed[:n])
+                for mine, theirs in zip(head.transformer.blocks, tower.blocks):
+                    mine.load_state_dict(theirs.state_dict())
+            what += ", initialised from the text tower"
+        model.set_role("video_head", _like(head, model), what)
+
+
+# -- temporal convolution ----------------------------------------------------------------------
+class TemporalConvHead(nn.Module):
+    """frames x (B, T, E) -> x + conv2(ReLU(conv1(LN(x)))) over T, mean over T.
+
+    conv1: E -> ``hidden``, conv2: ``hidden`` -> E, both 1-D over time with ``kernel_size``
+    (zero padding, so T is kept). conv2 is zero-initialised: the head starts as meanP.
+    Receptive field 2·(kernel_size − 1) + 1 frames.
+    """
+
+    def __init__(self, dim: int, hidden: int, kernel_size: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.conv1 = nn.Conv1d(dim, hidden, kernel_size, padding=kernel_size // 2)
+        self.conv2 = nn.Conv1d(hidden, dim, kernel_size, padding=kernel_size // 2)
+        # Zero-init the output convolution (as zero-init up-projections in adapters) so the
+        # head is exactly mean pooling before training.
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def frame_outputs(self, features: VideoFeatures) -> torch.Tensor:
+        x = _frames(features, self)
+        h = self.norm(x).transpose(1, 2)  # (B, E, T)
+        h = self.conv2(F.relu(self.conv1(h)))
+        return x + h.transpose(1, 2)
+
+    def forward(self, features: VideoFeatures) -> torch.Tensor:
+        return self.frame_outputs(features).mean(1)
+
+
+@dataclass
+class TemporalConv(Strategy):
+    """Residual 1-D temporal convolution over the frame embeddings, then the mean: the
+    ``ConvHead`` that R²-Tuning (Liu et al., "R²-Tuning: Efficient Image-to-Video Transfer
+    Learning for Video Temporal Grounding", ECCV 2024; github.com/yeliudev/R2-Tuning,
+    ``models/blocks.py``) runs over CLIP frame features — Conv1d(k=3) -> ReLU -> Conv1d(k=3) —
+    used here as a video head with a pre-LayerNorm and a residual to the frames, as CLIP4Clip's
+    sequential heads (seqLSTM / seqTransf) add their output to the frame embeddings. The
+    second convolution is zero-initialised, so training starts from meanP. A convolution
+    alone would be useless before a mean (a linear filter followed by the mean only reweights
+    the clip ends); the ReLU between the two makes it a temporal feature detector.
+
+    ``(B, T, E) -> (B, E)``; ``hidden`` (None: E) channels, ``kernel_size`` 3. Only the head
+    trains (1.57M parameters at E = 512).
+    """
+
+    name: ClassVar[str] = "temporal_conv"
+    family: ClassVar[str] = "post-network tuning"
+    paper: ClassVar[str] = "Liu et al., ECCV 2024 (arXiv 2404.00801), ConvHead; Luo et al. 2022 residual"
+    kernel_size: int = 3
+    hidden: int | None = None
+
+    def apply(self, model: TransferModel) -> None:
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise TransferCompositionError(f"{self.name}: kernel_size must be odd and positive, got {self.kernel_size}")
+        e = model.embed_dim
+        hidden = self.hidden or e
+        model.set_role("video_head", _like(TemporalConvHead(e, hidden, self.kernel_size), model),
+                       f"temporal conv {e}->{hidden}->{e}, k={self.kernel_size}")
+
+
+__all__ = ["MeanPoolHead", "TemporalTransformer", "TemporalTransformerHead", "TemporalConv", "TemporalConvHead"]

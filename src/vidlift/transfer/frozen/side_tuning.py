@@ -1,0 +1,411 @@
+"""Side-tuning: a light network beside the frozen image tower reads its intermediate tokens;
+no gradient flows through the backbone (the survey's "side-tuning" family). Two video heads,
+each a :class:`~vidlift.transfer.base.Strategy` filling the ``video_head`` role:
+
+- :class:`EVL` — a transformer decoder whose one learned query attends, layer by layer, to
+  the last frozen layers' tokens of all frames, with local temporal modules (Lin et al. 2022);
+- :class:`R2Tuning` — a recurrent side block that pools every frame's tokens of the last
+  frozen layers, from the last layer back to earlier ones, refining a per-frame state with
+  temporal attention (Liu et al. 2024).
+
+Both declare ``needs_layers``: the model then returns those block outputs as
+``VideoFeatures.layers[i]`` (B, T, N, D) — the raw residual stream of block i, computed without
+autograd — and they train from cached features. ``needs_frozen_backbone`` is True: combining
+them with a strategy that trains inside the backbone raises ``TransferCompositionError``.
+
+Both papers end in their own task heads (EVL: a linear classifier; R²-Tuning: grounding heads
+in a 256-d space). Here the video head must give an embedding in the backbone's joint space,
+so each ends in a linear map to E; with ``fuse`` (default) it is added to the mean of the
+frozen frame embeddings and zero-initialised, so the model starts exactly as CLIP's zero-shot
+meanP and keeps it as a fallback (our adaptation, not in either paper; ``fuse=False`` gives
+the side network's output alone, as the papers' heads see it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...backbones.layers import Attention, ResidualBlock, make_activation
+from ..base import Strategy, TransferCompositionError, TransferModel, VideoFeatures
+
+
+def _like(module: nn.Module, model: TransferModel) -> nn.Module:
+    ref = model.backbone.visual.pos_embed
+    return module.to(device=ref.device, dtype=ref.dtype)
+
+
+def _layer(features: VideoFeatures, i: int, who: str) -> torch.Tensor:
+    if i not in features.layers:
+        raise KeyError(f"{who} reads frozen block {i}'s tokens but the features hold blocks "
+                       f"{sorted(features.layers)}; side networks need the backbone's own image tower "
+                       "(not a distillation student) or a cache filled with their layers")
+    return features.layers[i]
+
+
+def _resize_table(table: torch.Tensor, t: int) -> torch.Tensor:
+    """(F, D) learned per-frame table -> (t, D): itself when t == F, else linearly resized."""
+    if t == table.shape[0]:
+        return table
+    return F.interpolate(table.t()[None], size=t, mode="linear", align_corners=True)[0].t()
+
+
+def _last_blocks(depth: int, layers: int, reserve: int, who: str) -> list[int]:
+    """The last ``layers`` block indices, leaving ``reserve`` earlier blocks available."""
+    if layers < 1:
+        raise TransferCompositionError(f"{who}: layers must be positive, got {layers}")
+    k = min(layers, depth - reserve)
+    if k < 1:
+        raise TransferCompositionError(f"{who}: a {depth}-block image tower is too shallow")
+    return list(range(depth - k, depth))
+
+
+# -- EVL ---------------------------------------------------------------------------------------
+class TemporalCrossAttention(nn.Module):
+    """EVL's temporal cross attention: the frozen attention maps between a frame's patches and
+    the previous / next frame's patches, turned into features by learned tables over relative
+    2-D offsets. For patch q of frame t::
+
+        out[t, q] = Σ_k A(q_t, k_{t−1})[q, k] · w1[offset(q, k)] + Σ_k A(q_t, k_{t+1})[q, k] · w2[offset(q, k)]
+
+    A = softmax over k of q·k/√d, averaged over heads, with the frozen block's own q and k.
+    w1, w2: ((2h−1)(2w−1), D), zero-initialised as in EVL. Prefix tokens (class token) get
+    zeros; the first / last frame lack the previous / next term. Summing the attention per
+    offset before the table lookup gives EVL's result without its (P, P, D) unrolled table.
+
+    ``forward(q, k, prefix)``: q, k (B, T, N, H, d) -> (B, T, N, D).
+    """
+
+    def __init__(self, grid: tuple[int, int], dim: int) -> None:
+        super().__init__()
+        gh, gw = grid
+        self.grid = grid
+        self.w1 = nn.Parameter(torch.zeros((2 * gh - 1) * (2 * gw - 1), dim))
+        self.w2 = nn.Parameter(torch.zeros((2 * gh - 1) * (2 * gw - 1), dim))
+        qi, qj = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+        qi, qj = qi.flatten(), qj.flatten()
+        idx = (qi[:, None] - qi[None, :] + gh - 1) * (2 * gw - 1) + (qj[:, None] - qj[None, :] + gw - 1)
+        self.register_buffer("offset_index", idx, persistent=False)  # (P, P): relative-offset id of (q, k)
+
+    def _half(self, q: torch.Tensor, k: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        attn = torch.einsum("btqhd,btkhd->btqkh", q * q.shape[-1] ** -0.5, k).softmax(dim=-2).mean(-1)  # (B, T, P, P)
+        per_offset = attn.new_zeros(*attn.shape[:3], w.shape[0])
+        per_offset.scatter_add_(-1, self.offset_index.expand_as(attn), attn)  # (B, T, P, R)
+        return per_offset @ w.to(attn.dtype)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, prefix: int) -> torch.Tensor:
+        b, t, n = q.shape[:3]
+        p = self.grid[0] * self.grid[1]
+        if n - prefix != p:
+            raise ValueError(f"evl: temporal cross attention was built for a {self.grid[0]}x{self.grid[1]} patch grid, "
+                             f"got {n - prefix} patch tokens")
+        q, k = q[:, :, prefix:].float(), k[:, :, prefix:].float()
+        out = q.new_zeros(b, t, p, self.w1.shape[1])
+        if t > 1:
+            out = out + F.pad(self._half(q[:, 1:], k[:, :-1], self.w1), (0, 0, 0, 0, 1, 0))
+            out = out + F.pad(self._half(q[:, :-1], k[:, 1:], self.w2), (0, 0, 0, 0, 0, 1))
+        return torch.cat([out.new_zeros(b, t, prefix, out.shape[-1]), out], dim=2)
+
+
+class EVLDecoderLayer(nn.Module):
+    """x + attn(norm1(x), norm3(y)), then x + mlp(norm2(x)): the query x (B, 1, D) reads the
+    tokens y (B, T·N, D). MLP D -> mlp_factor·D -> D with QuickGELU and dropout, as EVL's
+    ``TransformerDecoderLayer``; Xavier-uniform projections, MLP biases normal(1e-6) as there."""
+
+    def __init__(self, dim: int, heads: int, mlp_factor: float, dropout: float) -> None:
+        super().__init__()
+        hidden = round(mlp_factor * dim)
+        self.attn = Attention(dim, heads)
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), make_activation("quick_gelu"), nn.Dropout(dropout),
+                                 nn.Linear(hidden, dim))
+        for m in (self.attn.q_proj, self.attn.k_proj, self.attn.v_proj, self.attn.out_proj):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+        for m in (self.mlp[0], self.mlp[3]):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.normal_(m.bias, std=1e-6)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), kv=self.norm3(y))
+        return x + self.mlp(self.norm2(x))
+
+
+class EVLHead(nn.Module):
+    """EVL's decoder as a video head: features -> (B, E).
+
+    For each read block i (ascending; ``layer_ids``), its tokens f (B, T, N, D) get the local
+    temporal modules added — depth-wise Conv1d(k=3) over T on every token, a learned temporal
+    position embedding (T × D, zeros), temporal cross attention from block i's frozen q / k —
+    then decoder layer j lets the query attend to all T·N tokens. The query's output goes
+    through LayerNorm, dropout and a linear map D -> E (EVL's classifier, here into the joint
+    space). Frozen blocks (for q / k) are held in a plain list, so they are not parameters of
+    the head.
+    """
+
+    def __init__(self, width: int, embed_dim: int, layer_ids: list[int], heads: int, mlp_factor: float,
+                 mlp_dropout: float, cls_dropout: float, num_frames: int, grid: tuple[int, int],
+                 temporal_conv: bool, temporal_pos_embed: bool, cross_blocks: list[ResidualBlock] | None,
+                 fuse: bool) -> None:
+        super().__init__()
+        k, d = len(layer_ids), width
+        self.layer_ids = layer_ids
+        self.fuse = fuse
+        self.query = nn.Parameter(torch.zeros(d))
+        # The reference defines normal(0.02) for its query (cls_token) in _initialize_weights.
+        nn.init.normal_(self.query, std=0.02)
+        self.decoder = nn.ModuleList(EVLDecoderLayer(d, heads, mlp_factor, mlp_dropout) for _ in range(k))
+        # EVL keeps PyTorch's default init for the depth-wise temporal convolutions.
+        self.temporal_conv = (nn.ModuleList(nn.Conv1d(d, d, 3, padding=1, groups=d) for _ in range(k))
+                              if temporal_conv else None)
+        self.temporal_pos_embed = (nn.ParameterList(nn.Parameter(torch.zeros(num_frames, d)) for _ in range(k))
+                                   if temporal_pos_embed else None)
+        self.cross_attention = (nn.ModuleList(TemporalCrossAttention(grid, d) for _ in range(k))
+                                if cross_blocks is not None else None)
+        self._cross_blocks = list(cross_blocks or [])  # frozen backbone blocks: a list, not submodules
+        self.proj = nn.Sequential(nn.LayerNorm(d), nn.Dropout(cls_dropout), nn.Linear(d, embed_dim))
+        if fuse:  # start as the frozen meanP (our joint-space adaptation; see the module docstring)
+            nn.init.zeros_(self.proj[2].weight)
+            nn.init.zeros_(self.proj[2].bias)
+
+    @torch.no_grad()
+    def frozen_qk(self, j: int, x_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q, k (B, T, N, H, d) of frozen block ``layer_ids[j]``'s attention, from its input
+        x_in (B, T, N, D) (the previous block's output): ``q_proj(ln_1(x_in))``, ``k_proj(...)``."""
+        block = self._cross_blocks[j]
+        w = block.ln_1.weight
+        h = block.ln_1(x_in.to(w.dtype))
+        heads = block.attn.heads
+        q = block.attn.q_proj(h).unflatten(-1, (heads, -1))
+        k = block.attn.k_proj(h).unflatten(-1, (heads, -1))
+        return q, k
+
+    def forward(self, features: VideoFeatures) -> torch.Tensor:
+        dtype = self.query.dtype
+        first = _layer(features, self.layer_ids[0], "evl")
+        b, t, n, d = first.shape
+        x = self.query.view(1, 1, d).expand(b, 1, d)
+        for j, i in enumerate(self.layer_ids):
+            f = _layer(features, i, "evl").to(dtype)
+            y = f
+            if self.temporal_conv is not None:
+                seq = f.permute(0, 2, 3, 1).reshape(b * n, d, t)  # every token's sequence over T
+                y = y + self.temporal_conv[j](seq).view(b, n, d, t).permute(0, 3, 1, 2)
+            if self.temporal_pos_embed is not None:
+                y = y + _resize_table(self.temporal_pos_embed[j], t)[None, :, None, :]
+            if self.cross_attention is not None:
+                q, k = self.frozen_qk(j, _layer(features, i - 1, "evl"))
+                y = y + self.cross_attention[j](q, k, features.num_prefix_tokens).to(dtype)
+            x = self.decoder[j](x, y.flatten(1, 2))
+        out = self.proj(x[:, 0])
+        if self.fuse:
+            out = out + features.frames.to(dtype).mean(1)
+        return out
+
+
+@dataclass
+class EVL(Strategy):
+    """EVL (Lin et al., "Frozen CLIP Models are Efficient Video Learners", ECCV 2022;
+    github.com/OpenGVLab/efficient-video-recognition, ``model.py``). A side transformer decoder
+    on the frozen image tower: one learned query token attends, in decoder layer j, to all
+    frames' tokens of the j-th of the last ``layers`` frozen blocks (raw block outputs, class
+    token included). Before that, each block's tokens get EVL's local temporal modules: a
+    depth-wise temporal Conv1d (k=3), a learned temporal position embedding (zero-init) and
+    the temporal cross attention (attention maps between adjacent frames from the frozen
+    block's own q / k, mapped through relative-offset tables; zero-init).
+
+    Defaults are the reference's ViT-B/16 recipe: 4 decoder layers of width D (the backbone
+    width), D // 64 heads (``heads``), MLP factor 4 with dropout 0.5, dropout 0.5 before the
+    output layer. The output layer maps the query (LayerNorm, D -> E) into the joint space;
+    ``fuse`` adds it to the frozen mean frame embedding (zero-init: starts as meanP). Only
+    the side network trains (33.27M parameters at ViT-B/16, 8 frames, with the D -> 512 output
+    layer). Works without a class token (SigLIP: every token is a patch).
+
+    The temporal cross attention needs block i's q / k, computed from block i−1's output, so
+    one extra earlier block is read (the feature cache holds ``layers`` + 1 blocks); on a tower
+    of ``layers`` blocks or fewer the decoder gets depth − 1 layers.
+    """
+
+    name: ClassVar[str] = "evl"
+    family: ClassVar[str] = "side-tuning"
+    paper: ClassVar[str] = "Lin et al., ECCV 2022 (arXiv 2208.03550)"
+    needs_frozen_backbone: ClassVar[bool] = True
+    layers: int = 4
+    heads: int | None = None
+    mlp_factor: float = 4.0
+    mlp_dropout: float = 0.5
+    cls_dropout: float = 0.5
+    temporal_conv: bool = True
+    temporal_pos_embed: bool = True
+    temporal_cross_attention: bool = True
+    fuse: bool = True
+
+    def _read(self, depth: int) -> list[int]:
+        return _last_blocks(depth, self.layers, 1 if self.temporal_cross_attention else 0, self.name)
+
+    def needs_layers(self, depth: int) -> list[int]:
+        ids = self._read(depth)
+        return ([ids[0] - 1] if self.temporal_cross_attention else []) + ids
+
+    def apply(self, model: TransferModel) -> None:
+        d = model.width
+        heads = self.heads or max(1, d // 64)
+        if d % heads:
+            raise TransferCompositionError(f"{self.name}: width {d} is not divisible by {heads} heads")
+        ids = self._read(model.depth)
+        g = model.backbone.cfg.vision.grid_size
+        blocks = [model.backbone.visual.blocks[i] for i in ids] if self.temporal_cross_attention else None
+        head = EVLHead(d, model.embed_dim, ids, heads, self.mlp_factor, self.mlp_dropout, self.cls_dropout,
+                       model.num_frames, (g, g), self.temporal_conv, self.temporal_pos_embed, blocks, self.fuse)
+        model.set_role("video_head", _like(head, model), f"EVL decoder {len(ids)}x{d} on blocks {ids}")
+
+
+# -- R²-Tuning ---------------------------------------------------------------------------------
+def _sine_positions(t: int, dim: int, device, dtype) -> torch.Tensor:
+    """(t, dim) sinusoidal encoding of normalised positions (1..t)/t · 2π (DETR-style
+    ``normalize=True``, as R²-Tuning's PositionalEncoding is configured)."""
+    pos = torch.arange(1, t + 1, device=device, dtype=torch.float32) / t * 2 * math.pi
+    freq = 10000 ** (2 * (torch.arange(dim, device=device) // 2) / dim)
+    ang = pos[:, None] / freq[None, :]
+    pe = torch.where(torch.arange(dim, device=device) % 2 == 0, ang.sin(), ang.cos())
+    return pe.to(dtype)
+
+
+class R2TemporalLayer(nn.Module):
+    """R²-Tuning's temporal block (a post-norm transformer decoder layer, order cross-attention,
+    self-attention, FFN; ReLU, FFN ratio 4): per-frame states x (B, T, C) with positions pe
+    attend to the query tokens m (B, L, C), then to each other over T."""
+
+    def __init__(self, dim: int, heads: int, ratio: int = 4) -> None:
+        super().__init__()
+        self.cross = nn.MultiheadAttention(dim, heads, batch_first=True)  # Xavier-uniform in-projections
+        self.self_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ffn = nn.Sequential(nn.Linear(dim, ratio * dim), nn.ReLU(), nn.Linear(ratio * dim, dim))
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        for m in (self.ffn[0], self.ffn[2]):  # the config's kaiming init for the FFN
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor, pe: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(x + self.cross(x + pe, m, m, need_weights=False)[0])
+        h = x + pe
+        x = self.norm2(x + self.self_attn(h, h, x, need_weights=False)[0])
+        return self.norm3(x + self.ffn(x))
+
+
+class R2Head(nn.Module):
+    """R²-Tuning's R² block as a video head: features -> (B, E) (see :class:`R2Tuning`)."""
+
+    def __init__(self, width: int, embed_dim: int, layer_ids: list[int], dims: int, heads: int, dropout: float,
+                 use_tef: bool, fuse: bool) -> None:
+        super().__init__()
+        k = len(layer_ids)
+        self.layer_ids = layer_ids
+        self.use_tef = use_tef
+        self.fuse = fuse
+        d_in = width + 2 if use_tef else width
+        self.video_map = nn.Sequential(nn.LayerNorm(d_in), nn.Dropout(dropout), nn.Linear(d_in, dims), nn.ReLU(),
+                                       nn.LayerNorm(dims), nn.Dropout(dropout), nn.Linear(dims, dims))
+        self.query_map = nn.Sequential(nn.LayerNorm(embed_dim), nn.Dropout(dropout), nn.Linear(embed_dim, dims),
+                                       nn.ReLU(), nn.LayerNorm(dims), nn.Dropout(dropout), nn.Linear(dims, dims))
+        self.gate = nn.Parameter(torch.zeros(k - 1)) if k > 1 else None  # sigmoid(0): even mix with the last state
+        self.v_map = nn.Linear(dims, dims)
+        self.q_map = nn.Linear(dims, dims)
+        self.scale = nn.Parameter(torch.zeros(k))  # tanh(0) = 0: pooling starts switched off, as in R²
+        self.temporal = R2TemporalLayer(dims, heads)
+        self.out = nn.Linear(dims, embed_dim)
+        if fuse:  # start as the frozen meanP (our joint-space adaptation)
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+
+    def states(self, features: VideoFeatures) -> torch.Tensor:
+        """The recurrent per-frame state after the earliest read layer: (B, T, dims)."""
+        dtype = self.scale.dtype
+        frames = features.frames.to(dtype)
+        b, t = frames.shape[:2]
+        query = self.query_map(frames)  # (B, L=T, C): the video's own frame embeddings as the query
+        q_pool = query.repeat_interleave(t, dim=0)  # (B·T, L, C)
+        q_key = self.q_map(q_pool)
+        prefix = features.num_prefix_tokens
+        c = query.shape[-1]
+        pe = _sine_positions(t, c, frames.device, dtype)[None]
+        last = None
+        for j in reversed(range(len(self.layer_ids))):  # last block first: coarse to fine
+            v = _layer(features, self.layer_ids[j], "r2_tuning").to(dtype)  # (B, T, N, D)
+            if self.use_tef:  # temporal endpoint features [t/T, (t+1)/T] on every token
+                s = torch.arange(t, device=v.device, dtype=dtype) / t
+                tef = torch.stack([s, s + 1.0 / t], dim=-1)[None, :, None, :].expand(b, t, v.shape[2], 2)
+                v = torch.cat([v, tef], dim=-1)
+            v_pool = self.video_map(v).flatten(0, 1)  # (B·T, N, C)
+            att = (q_key @ self.v_map(v_pool).transpose(1, 2) / c**0.5).softmax(-1)  # (B·T, L, N)
+            o_pool = (att @ v_pool + q_pool).amax(dim=1)  # (B·T, C): max over query tokens
+            # R² adds the pooled vector to the mapped class token; without one, the patch mean.
+            base = v_pool[:, 0] if prefix > 0 else v_pool.mean(1)
+            cur = (base + o_pool * self.scale[j].tanh()).view(b, t, c)
+            if last is not None:
+                g = self.gate[j].sigmoid()
+                cur = g * cur + (1 - g) * last
+            last = self.temporal(cur, query, pe)
+        return last
+
+    def frame_outputs(self, features: VideoFeatures) -> torch.Tensor:
+        """(B, T, E) per-frame outputs before the mean."""
+        h = self.out(self.states(features))
+        return h + features.frames.to(h.dtype) if self.fuse else h
+
+    def forward(self, features: VideoFeatures) -> torch.Tensor:
+        return self.frame_outputs(features).mean(1)
+
+
+@dataclass
+class R2Tuning(Strategy):
+    """R²-Tuning (Liu et al., "R²-Tuning: Efficient Image-to-Video Transfer Learning for Video
+    Temporal Grounding", ECCV 2024; github.com/yeliudev/R2-Tuning, ``models/adapter.py``). One
+    R² block, shared across the last ``layers`` frozen blocks (k = 4) and run recurrently from
+    the last block back to earlier ones (coarse to fine). For block i, every token (with
+    temporal endpoint features [t/T, (t+1)/T] appended) goes through a shared video map
+    (LN, dropout, Linear D+2 -> C, ReLU, LN, dropout, Linear C -> C); the query tokens attend
+    over each frame's tokens (query-modulated spatial pooling), the result is max-pooled over
+    query tokens and added, gated by tanh(scale_i) (zero-init), to the mapped class token;
+    a sigmoid gate (zero-init) mixes it with the previous state; then a temporal layer
+    (cross-attention to the query, self-attention over T with sinusoidal positions, FFN;
+    8 heads) refines the per-frame state. Output (B, T, C) -> Linear C -> E -> mean over T.
+
+    Query: R² pools with the *text* query's tokens. A video head sees no text, so the query
+    tokens are the clip's own frozen frame embeddings (B, T, E) through R²'s query map (LN,
+    dropout, Linear E -> C, ReLU, LN, dropout, Linear C -> C): each frame's patches are pooled
+    by their relevance to the clip's content. Without a class token (SigLIP) the patch mean
+    replaces the mapped class token. Defaults: C = ``dims`` 256, ``heads`` 8, dropout 0.5, as
+    the reference config; its drop-path (0.1) and layer-wise contrastive losses need the text
+    query and are left out. At ViT-B/32 the head has 1,780,491 parameters, 1.16% of the
+    153.06M total (R²'s "1.5%" also counts its grounding heads).
+    """
+
+    name: ClassVar[str] = "r2_tuning"
+    family: ClassVar[str] = "side-tuning"
+    paper: ClassVar[str] = "Liu et al., ECCV 2024 (arXiv 2404.00801)"
+    needs_frozen_backbone: ClassVar[bool] = True
+    layers: int = 4
+    dims: int = 256
+    heads: int = 8
+    dropout: float = 0.5
+    use_tef: bool = True
+    fuse: bool = True
+
+    def needs_layers(self, depth: int) -> list[int]:
+        return _last_blocks(depth, self.layers, 0, self.name)
+
+    def apply(self, model: TransferModel) -> None:
+        if self.dims % self.heads:
+            raise TransferCompositionError(f"{self.name}: dims {self.dims} is not divisible by {self.heads} heads")
+        ids = self.needs_layers(model.depth)
+        head = R2Head(model.width, model.embed_dim, ids, self.dims, self.heads, self.dropout, self.use_tef, self.fuse)
+        model.set_role("video_head", _like(head, model), f"R2 block (C={self.dims}) on blocks {ids}")
+
+
+__all__ = ["EVL", "EVLHead", "TemporalCrossAttention", "R2Tuning", "R2Head"]

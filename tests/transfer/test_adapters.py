@@ -1,0 +1,223 @@
+"""Adapters (AdaptFormer, ST-Adapter, AIM) on the tiny backbones: forward/backward with
+gradients exactly where declared, start as the frozen backbone, frame mixing (or not), still
+images as 1-frame clips, and the published parameter counts at ViT-B/16."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vidlift.backbones import load_backbone
+from vidlift.backbones.layers import BlockContext
+from vidlift.transfer import TransferCompositionError, TransferModel
+from vidlift.transfer.adapted.adapters import AIM, AdaptFormer, AdaptMLP, JointAdapter, STAdapter
+
+from .conftest import ARCHS, clips, tiny_backbone
+
+FRAMES = 4
+STRATEGIES = {
+    "adaptformer": AdaptFormer,
+    "st_adapter": STAdapter,
+    "st_adapter_mlp": lambda: STAdapter(position="mlp"),
+    "st_adapter_both": lambda: STAdapter(position="both"),
+    "aim": AIM,
+}
+# Which parameter names (in TransferModel.named_parameters()) each strategy should train.
+EXPECTED_TRAINABLE = {
+    "adaptformer": lambda n: ".hooks.sites.mlp_out." in n,
+    "st_adapter": lambda n: ".hooks.sites.block_in." in n,
+    "st_adapter_mlp": lambda n: ".hooks.sites.attn_out." in n,
+    "st_adapter_both": lambda n: ".hooks.sites.block_in." in n or ".hooks.sites.attn_out." in n,
+    "aim": lambda n: ".hooks." in n or n.startswith("backbone.visual.ln_post."),
+}
+
+
+def build(key: str, arch: str, num_frames: int = FRAMES) -> TransferModel:
+    torch.manual_seed(0)
+    return TransferModel(tiny_backbone(arch), [STRATEGIES[key]()], num_frames=num_frames)
+
+
+def perturb(model: TransferModel, std: float = 0.1) -> None:
+    """Move zero-initialised modules off zero (as if trained), so they act and get gradients."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for _, p in model.trainable_parameters():
+            p.add_(std * torch.randn(p.shape, generator=g))
+
+
+def frames(model: TransferModel, video: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return model.video_features(video).frames
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("key", sorted(STRATEGIES))
+def test_forward_backward_gradients_exactly_where_declared(key, arch):
+    model = build(key, arch)
+    names = [n for n, _ in model.named_parameters()]
+    trainable = {n for n, _ in model.trainable_parameters()}
+    assert trainable == {n for n in names if EXPECTED_TRAINABLE[key](n)}
+    assert trainable and not any(n.startswith("backbone.text.") for n in trainable)
+    perturb(model)
+    model.train()
+    out = model.encode_video(clips(2, FRAMES))
+    assert out.embedding.shape == (2, model.embed_dim)
+    weights = torch.randn(out.embedding.shape, generator=torch.Generator().manual_seed(2))
+    (out.embedding * weights).sum().backward()
+    # On a class-token tower the pooled output is the class token, which an update of the
+    # patch tokens after the last attention can no longer reach: an ST-Adapter before the last
+    # MLP gets exactly zero gradient there (so does the official 12x384 code, pre-MLP, class-token pooling).
+    dead = None
+    if key.startswith("st_adapter") and arch == "tiny-clip":
+        dead = f"blocks.{model.depth - 1}.hooks.sites.attn_out."
+    for n, p in model.named_parameters():
+        if n in trainable and dead and dead in n:
+            assert p.grad is not None and p.grad.abs().sum() == 0
+        elif n in trainable:
+            assert p.grad is not None and p.grad.abs().sum() > 0, f"{key}: no gradient for declared {n}"
+        else:
+            assert p.grad is None, f"{key}: undeclared {n} got a gradient"
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("key", sorted(STRATEGIES))
+def test_zero_init_starts_as_the_frozen_backbone(key, arch):
+    video = clips(2, FRAMES, seed=4)
+    plain = tiny_backbone(arch).model.eval()
+    with torch.no_grad():
+        want = plain.forward_video_features(video)
+    model = build(key, arch)
+    model.eval()
+    with torch.no_grad():
+        got = model.backbone.forward_video_features(video)
+    torch.testing.assert_close(got.pooled, want.pooled, atol=1e-6, rtol=0)
+    torch.testing.assert_close(got.tokens, want.tokens, atol=1e-6, rtol=0)
+    torch.testing.assert_close(frames(model, video), plain.encode_video(video), atol=1e-6, rtol=0)
+
+
+def _frame_change(model: TransferModel) -> torch.Tensor:
+    """Max |Δ output| per frame when only frame 0 of each clip changes -> (T,)."""
+    video = clips(2, FRAMES, seed=5)
+    edited = video.clone()
+    edited[:, 0] = torch.randn(edited[:, 0].shape, generator=torch.Generator().manual_seed(6))
+    return (frames(model, edited) - frames(model, video)).abs().amax(dim=(0, 2))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_adaptformer_keeps_frames_independent(arch):
+    model = build("adaptformer", arch)
+    perturb(model)
+    delta = _frame_change(model)
+    assert delta[0] > 1e-3
+    assert delta[1:].max() < 1e-6  # an image adapter: frame 3 never sees frame 0
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_aim_mixes_frames(arch):
+    model = build("aim", arch)
+    perturb(model)
+    assert _frame_change(model)[3] > 1e-3  # temporal attention spans the whole clip
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_st_adapter_temporal_receptive_field_is_one_frame_per_adapter(arch):
+    # 2 blocks x one (3,1,1) adapter: frame 0 reaches frames 1 and 2, not 3.
+    model = build("st_adapter", arch)
+    perturb(model)
+    delta = _frame_change(model)
+    assert delta[1] > 1e-3 and delta[2] > 1e-3
+    assert delta[3] < 1e-6
+    # 2 blocks x two adapters ("24x384"-style): 4 frames of reach.
+    both = build("st_adapter_both", arch)
+    perturb(both)
+    assert _frame_change(both)[3] > 1e-3
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("key", ["st_adapter", "st_adapter_mlp", "aim"])
+def test_still_images_are_one_frame_clips(key, arch):
+    model = build(key, arch)
+    perturb(model)
+    bb = model.backbone.eval()
+    images = clips(2, 1, seed=7)[:, 0]
+    with torch.no_grad():
+        as_image = bb.encode_image(images)  # ctx.num_frames is None
+        as_clip = bb.encode_video(images[:, None])[:, 0]
+        plain = tiny_backbone(arch).model.eval().encode_image(images)
+    torch.testing.assert_close(as_image, as_clip, atol=1e-5, rtol=0)
+    assert (as_image - plain).abs().max() > 1e-4  # the (T=1) modules did act
+
+
+def test_aim_temporal_embedding_resizes_to_other_clip_lengths():
+    model = build("aim", "tiny-clip", num_frames=8)
+    emb = model.backbone.visual.hooks.sites["embed"][0]
+    with torch.no_grad():
+        emb.embedding.copy_(torch.arange(8.0)[:, None].expand(8, emb.embedding.shape[1]))
+    assert torch.equal(emb.table(8), emb.embedding)
+    torch.testing.assert_close(emb.table(2)[:, 0], torch.tensor([0.0, 7.0]))  # endpoints kept
+    torch.testing.assert_close(emb.table(1)[:, 0], torch.tensor([0.0]))  # still image: first frame
+    assert model.encode_video(clips(2, 3)).embedding.shape == (2, model.embed_dim)
+
+
+def test_parallel_adapters_read_the_right_branch_input():
+    """AdaptFormer reads the residual stream before ln_2, AIM's joint adapter ln_2's output."""
+    torch.manual_seed(0)
+    x, residual, normed = torch.randn(3, 2, 5, 8).unbind(0)
+    af, joint = AdaptMLP(8, 4, scale=0.1), JointAdapter(8, 0.25, scale=0.5)
+    torch.nn.init.normal_(af.up.weight)  # off their zero init
+    torch.nn.init.normal_(joint.fc2.weight)
+    ctx = BlockContext("visual", residual=residual, branch_input=normed)
+    torch.testing.assert_close(af(x, ctx), x + 0.1 * af.up(torch.relu(af.down(residual))))
+    torch.testing.assert_close(joint(x, ctx), x + 0.5 * joint.fc2(torch.nn.functional.gelu(joint.fc1(normed))))
+
+
+def test_st_adapter_options_and_errors():
+    model = build("st_adapter", "tiny-clip")
+    with pytest.raises(ValueError, match="square patch grid"):
+        model.encode_video(torch.randn(1, 2, 3, 32, 24))  # 4x3 patches
+    torch.manual_seed(0)
+    last = TransferModel(tiny_backbone("tiny-clip"), [STAdapter(blocks=1)], num_frames=FRAMES)
+    assert [len(b.hooks) for b in last.backbone.visual.blocks] == [0, 1]
+    with pytest.raises(TransferCompositionError, match="blocks=3"):
+        TransferModel(tiny_backbone("tiny-clip"), [STAdapter(blocks=3)])
+    with pytest.raises(ValueError, match="position"):
+        TransferModel(tiny_backbone("tiny-clip"), [STAdapter(position="ffn")])
+
+
+@pytest.mark.parametrize("strategy", [AdaptFormer(bottleneck=16, scale=0.2), STAdapter(kernel=(3, 3, 3), blocks=1),
+                                      AIM(mlp_ratio=0.5, train_ln_post=False)])
+def test_rebuilds_from_json_hyperparameters(strategy):
+    hp = json.loads(json.dumps(strategy.hyperparameters()))
+    hp = {k: tuple(v) if isinstance(v, list) else v for k, v in hp.items()}  # as delta loading does
+    assert type(strategy)(**hp) == strategy
+
+
+# -- published parameter counts at ViT-B/16 ------------------------------------------------------
+def test_st_adapter_12x384_on_vit_b16_is_7_1m():
+    model = TransferModel(load_backbone("random:ViT-B-16"), [STAdapter()], num_frames=8)
+    trainable = model.parameter_report().trainable
+    # per adapter: fc1 768*384+384, depth-wise conv 384*3+384, fc2 384*768+768 = 592,512
+    assert trainable == 12 * (768 * 384 + 384 + 384 * 3 + 384 + 384 * 768 + 768) == 7_110_144
+    assert abs(trainable - 7.1e6) / 7.1e6 < 0.01  # paper / DESIGN §7: "12x384 ~ 7.1M"
+
+
+def test_aim_on_vit_b16_8_frames_is_11m_with_a_k400_head():
+    """AIM's paper lists 11M tunable parameters for ViT-B/16 on K400. The reference code
+    (vit_clip.py) keeps tunable whatever is named temporal_embedding, ln_post, *Adapter* or
+    cls_head, and the K400 head is an I3DHead: a 400-way linear layer on the 768-d class token.
+    Adapters alone are 12 blocks x 3 adapters x (768*192+192 + 192*768+768) = 10,651,392;
+    + temporal embedding 8*768 = 6,144; + ln_post 2*768 = 1,536 -> 10,659,072 (what this strategy
+    trains); + head 768*400+400 = 307,600 -> 10,966,672 = 10.97M, within 1% of 11M (without the
+    head it would be 3% off, so the paper's count includes it)."""
+    model = TransferModel(load_backbone("random:ViT-B-16"), [AIM()], num_frames=8)
+    report = model.parameter_report()
+    adapters = sum(i.parameters for i in report.insertions if "Adapter" in i.what or "adapter" in i.what)
+    assert adapters == 12 * 3 * (768 * 192 + 192 + 192 * 768 + 768) == 10_651_392
+    assert report.trainable == 10_651_392 + 8 * 768 + 2 * 768 == 10_659_072
+    k400_head = torch.nn.Linear(768, 400)
+    tunable = report.trainable + sum(p.numel() for p in k400_head.parameters())
+    assert tunable == 10_966_672
+    assert abs(tunable - 11e6) / 11e6 < 0.01

@@ -1,0 +1,144 @@
+"""Knowledge distillation: a student image tower learns the frozen backbone's frame embeddings;
+the teacher runs only in training (or is passed in from a cache), the student alone at
+inference; the loss vanishes when the student matches the teacher."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidlift.transfer import TransferModel
+from vidlift.transfer.frozen import Distillation, TemporalTransformer, distillation_loss
+
+from .conftest import ARCHS, clips, tiny_backbone
+
+CLASSES = ["red circle", "blue star", "green square"]
+
+
+def _build(strategies, arch="tiny-clip") -> TransferModel:
+    torch.manual_seed(0)
+    return TransferModel(tiny_backbone(arch), strategies, num_frames=4)
+
+
+class _Counter:
+    """Counts forward calls of the backbone's image tower (the teacher)."""
+
+    def __init__(self, model: TransferModel) -> None:
+        self.calls = 0
+        self.handle = model.backbone.visual.register_forward_hook(self._hook)
+
+    def _hook(self, *args) -> None:
+        self.calls += 1
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_training_runs_the_teacher_once_and_trains_only_the_student(arch):
+    model = _build([Distillation()], arch)
+    counter = _Counter(model)
+    model.train()
+    out = model.encode_video(clips(2, 4))
+    assert counter.calls == 1
+    feats = out.features
+    assert feats.frames.shape == feats.teacher.shape == (2, 4, model.embed_dim)
+    assert feats.frames.requires_grad and not feats.teacher.requires_grad
+    torch.testing.assert_close(feats.teacher, model.backbone.encode_video(clips(2, 4)))
+    aux = model.auxiliary_losses(out)
+    assert list(aux) == ["StudentEncoder"] and aux["StudentEncoder"] > 0
+    loss = F.cross_entropy(model.logits(out, model.encode_classes(CLASSES)), torch.tensor([0, 2]))
+    (loss + aux["StudentEncoder"]).backward()
+    student = model.roles["frame_encoder"]
+    assert {id(p) for _, p in model.trainable_parameters()} == {id(p) for p in student.parameters()}
+    assert all(p.grad is not None for p in student.parameters() if p.requires_grad)
+    assert all(p.grad is None for p in model.backbone.parameters())
+    assert not model.trains_from_cache
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_inference_runs_the_student_alone(arch):
+    model = _build([Distillation()], arch).eval()
+    counter = _Counter(model)
+    with torch.no_grad():
+        out = model.encode_video(clips(2, 4))
+    assert counter.calls == 0
+    assert out.features.teacher is None and model.auxiliary_losses(out) == {}
+    assert out.embedding.shape == (2, model.embed_dim)
+    student = model.roles["frame_encoder"]
+    torch.testing.assert_close(out.embedding, student.encode(clips(2, 4)).detach().mean(1))
+
+
+def test_teacher_frames_from_a_cache_skip_the_backbone():
+    model = _build([Distillation()]).train()
+    counter = _Counter(model)
+    cached = torch.randn(2, 4, model.embed_dim)
+    out = model.encode_video(clips(2, 4), teacher=cached)
+    assert counter.calls == 0 and torch.equal(out.features.teacher, cached)
+    assert model.auxiliary_losses(out)["StudentEncoder"].requires_grad
+    model.eval()  # a validation loss at inference: pass the teacher in
+    with torch.no_grad():
+        out = model.encode_video(clips(2, 4), teacher=cached)
+    assert counter.calls == 0 and "StudentEncoder" in model.auxiliary_losses(out)
+
+
+def test_loss_vanishes_when_the_student_is_the_teacher():
+    torch.manual_seed(0)
+    t = torch.randn(5, 4, 16)
+    all_terms = dict(cosine_weight=1.0, kl_weight=1.0, kl_temperature=0.07, relational_weight=1.0)
+    assert distillation_loss(t, t, **all_terms).abs() < 1e-5
+    assert distillation_loss(3.0 * t, t, **all_terms).abs() < 1e-5  # cosine terms ignore the scale
+    s = torch.randn(5, 4, 16)
+    for term in ("cosine_weight", "kl_weight", "relational_weight"):
+        only = {k: (1.0 if k == term else 0.0) for k in ("cosine_weight", "kl_weight", "relational_weight")}
+        assert distillation_loss(s, t, **only) > 1e-3, term
+        assert distillation_loss(t, t, **only).abs() < 1e-5, term
+    # the KL target is the teacher's in-batch distribution: a student that keeps each clip but
+    # swaps two of them is penalised
+    swapped = t[torch.tensor([1, 0, 2, 3, 4])]
+    assert distillation_loss(swapped, t, cosine_weight=0.0, kl_weight=1.0) > 1.0
+    with pytest.raises(ValueError, match="differ"):
+        distillation_loss(s[:, :2], t)
+
+
+def test_student_configuration():
+    model = _build([Distillation()], "tiny-clip")
+    teacher, student = model.backbone.cfg.vision, model.roles["frame_encoder"].visual.cfg
+    assert (student.width, student.layers, student.heads) == (teacher.width // 2, teacher.layers, 1)
+    assert (student.patch_size, student.image_size) == (teacher.patch_size, teacher.image_size)
+    assert student.class_token and student.pool == "cls"
+    model = _build([Distillation(width=48, layers=1, heads=3)], "tiny-siglip")
+    student = model.roles["frame_encoder"]
+    assert (student.visual.cfg.width, student.visual.cfg.layers, student.visual.cfg.heads) == (48, 1, 3)
+    assert student.visual.attn_pool is not None and student.visual.num_prefix_tokens == 0  # SigLIP design kept
+    assert student.proj.weight.shape == (64, 48)
+    # ViT-S/16 from a ViT-B/16 teacher
+    from vidlift.backbones import get_arch
+
+    cfg = Distillation().student_config(get_arch("ViT-B-16").vision)
+    assert (cfg.width, cfg.layers, cfg.heads, cfg.patch_size) == (384, 12, 6, 16)
+    assert Distillation(**Distillation(width=48).hyperparameters()) == Distillation(width=48)
+
+
+def test_a_few_steps_bring_the_student_closer_to_the_teacher():
+    model = _build([Distillation(width=32, layers=1)], "tiny-clip").train()
+    video = clips(4, 2, seed=7)
+    teacher = model.backbone.encode_video(video).detach()
+    opt = torch.optim.Adam([p for _, p in model.trainable_parameters()], lr=3e-3)
+    losses = []
+    for _ in range(8):
+        out = model.encode_video(video, teacher=teacher)
+        loss = model.auxiliary_losses(out)["StudentEncoder"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_distillation_composes_with_a_post_network_head():
+    model = _build([Distillation(), TemporalTransformer(layers=1)]).train()
+    counter = _Counter(model)
+    out = model.encode_video(clips(2, 4))
+    assert counter.calls == 1 and out.embedding.shape == (2, 32)
+    (out.embedding.pow(2).mean() + sum(model.auxiliary_losses(out).values())).backward()
+    assert model.roles["video_head"].frame_position_embeddings.grad is not None
+    assert all(p.grad is None for p in model.backbone.parameters())
