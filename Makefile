@@ -29,6 +29,7 @@ demo: venv
 
 bench: venv
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/decode_bench.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/cache_bench.py
 
 clean:
 	rm -rf $(VENV) demo_out
