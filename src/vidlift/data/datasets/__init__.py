@@ -11,14 +11,19 @@ dropped and listed in ``.missing`` up to ``max_missing_ratio`` (default 5%), bey
 >>> val = read_kinetics("k400/validate.csv", "k400/videos", classes=train.classes)
 """
 
+from .activitynet import read_activitynet_captions
 from .common import DEFAULT_MAX_MISSING_RATIO, VideoIndex
+from .didemo import read_didemo
 from .errors import AnnotationError, MissingVideosError
+from .hmdb51 import read_hmdb51
 from .kinetics import read_kinetics
 from .msrvtt import read_msrvtt, read_msrvtt_1ka, read_msrvtt_qa
+from .msvd import read_msvd
 from .nextqa import QUESTION_TYPES, read_nextqa
 from .qvhighlights import read_qvhighlights
 from .records import CaptionedVideo, ClassificationSample, GroundingQuery, MissingVideo, QASample, Records
 from .ssv2 import read_ssv2, read_ssv2_labels
+from .ucf101 import read_ucf101, read_ucf101_classes
 
 __all__ = [
     "DEFAULT_MAX_MISSING_RATIO",
@@ -32,12 +37,18 @@ __all__ = [
     "QASample",
     "Records",
     "VideoIndex",
+    "read_activitynet_captions",
+    "read_didemo",
+    "read_hmdb51",
     "read_kinetics",
     "read_msrvtt",
     "read_msrvtt_1ka",
     "read_msrvtt_qa",
+    "read_msvd",
     "read_nextqa",
     "read_qvhighlights",
     "read_ssv2",
     "read_ssv2_labels",
+    "read_ucf101",
+    "read_ucf101_classes",
 ]
