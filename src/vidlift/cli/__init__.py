@@ -7,9 +7,9 @@ import logging
 import sys
 
 from .. import __version__
-from . import convert, demo, extract, pretrain_tiny, synth, transfers, zero_shot
+from . import convert, demo, extract, pretrain_tiny, synth, train, transfers, zero_shot
 
-COMMANDS = (demo, extract, zero_shot, convert, synth, pretrain_tiny, transfers)
+COMMANDS = (demo, train, extract, zero_shot, convert, synth, pretrain_tiny, transfers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,40 @@
+"""Cost figures every run reports beside its metrics: GFLOPs per clip, peak memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def gflops_per_clip(model: Any, num_frames: int, image_size: int) -> float:
+    """FLOPs of embedding one clip (B=1, T frames) with the transfer model, in GFLOPs, counted
+    by torch's FLOP counter (a multiply-add counts as 2 FLOPs, as torch counts; papers that
+    quote "FLOPs" from fvcore count multiply-adds, i.e. half). One view; multiply by the views
+    of multi-view testing."""
+    device = next(model.parameters()).device
+    clip = torch.zeros(1, num_frames, 3, image_size, image_size, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model.encode_video(clip)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() / 1e9
+
+
+def peak_memory() -> dict[str, Any]:
+    """Peak accelerator memory allocated by tensors (CUDA) or, on CPU, the process's peak
+    resident set size; in MiB, with which one it is."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return {"peak_memory_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1), "peak_memory_kind": "cuda_allocated"}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_bytes = rss if sys.platform == "darwin" else rss * 1024  # Linux reports KiB
+    return {"peak_memory_mib": round(rss_bytes / 2**20, 1), "peak_memory_kind": "cpu_peak_rss"}
+
+
+__all__ = ["gflops_per_clip", "peak_memory"]

@@ -1,0 +1,147 @@
+"""fit / validate / test / predict from a config, each writing ``metrics.json`` into the run
+folder (``out``): the task's metrics with trainable and total parameters, GFLOPs per clip,
+peak memory and clips per second, the config, and the backbone's identity.
+
+Run folder::
+
+    <out>/config.yaml                the resolved config
+    <out>/checkpoints/*.ckpt         per epoch and last.ckpt (trainable tensors + optimiser)
+    <out>/delta.safetensors          the trained transfer delta (vidlift.transfer.load_delta)
+    <out>/csv/, <out>/tensorboard/   logs
+    <out>/metrics.json               written by every command (the last one wins)
+    <out>/predictions.jsonl          vidlift predict
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from .. import __version__
+from ..transfer.delta import save_delta
+from .config import dump_config
+from .cost import gflops_per_clip, peak_memory
+from .data import TaskDataModule
+from .module import TransferTaskModule, check_checkpoint
+
+
+def _trainer(config: dict[str, Any], out: Path, train: bool, callbacks=()) -> L.Trainer:
+    t = dict(config["trainer"])
+    limits = {k: t.pop(k) for k in ("limit_train_batches", "limit_val_batches", "limit_test_batches")}
+    loggers = [CSVLogger(out, name="csv", version=""), TensorBoardLogger(out, name="tensorboard", version="")] if train else False
+    return L.Trainer(
+        **{k: v for k, v in t.items() if k not in ("max_epochs", "max_steps")},
+        max_epochs=t["max_epochs"], max_steps=t["max_steps"],
+        **{k: v for k, v in limits.items() if v is not None},
+        logger=loggers, callbacks=list(callbacks), default_root_dir=out,
+        num_sanity_val_steps=0, use_distributed_sampler=False, enable_model_summary=False,
+    )
+
+
+def _build(config: dict[str, Any]) -> tuple[TransferTaskModule, TaskDataModule, Path]:
+    L.seed_everything(config["seed"], workers=True, verbose=False)
+    out = Path(config["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    module = TransferTaskModule(config)
+    data = TaskDataModule(module.task, module.model.preprocess, config)
+    return module, data, out
+
+
+def _load_weights(module: TransferTaskModule, ckpt_path: str | os.PathLike) -> None:
+    """Trained tensors from a checkpoint (our own files; torch.load with weights_only=True)."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    check_checkpoint(module, ckpt, str(ckpt_path))
+    module.load_state_dict(ckpt["state_dict"], strict=False)
+
+
+def _write_metrics(module: TransferTaskModule, out: Path, command: str, split: str | None,
+                   ckpt_path: str | None) -> dict[str, Any]:
+    cfg = module.config
+    size = module.model.preprocess.size
+    record = {
+        "command": command,
+        "split": split,
+        "metrics": module.last_metrics.get(split, {}) if split else {},
+        "all_metrics": module.last_metrics,
+        "parameters": module.parameter_counts(),
+        "gflops_per_clip": round(gflops_per_clip(module.model, module.task.frames, size), 4),
+        "frames": module.task.frames,
+        **peak_memory(),
+        "clips_per_second": module.throughput,
+        "backbone": {"spec": module.model.meta.spec, "identity": module.model.meta.identity},
+        "transfer": [t["name"] for t in cfg["transfer"]],
+        "task": cfg["task"]["name"],
+        "checkpoint": str(ckpt_path) if ckpt_path else None,
+        "device": str(next(module.parameters()).device),
+        "versions": {"vidlift": __version__, "torch": torch.__version__, "lightning": L.__version__,
+                     "python": platform.python_version()},
+        "config": cfg,
+    }
+    tmp = out / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    os.replace(tmp, out / "metrics.json")
+    return record
+
+
+def fit(config: dict[str, Any], ckpt_path: str | None = None) -> dict[str, Any]:
+    """Train; validate every ``check_val_every_n_epoch``; resume from ``ckpt_path`` ("last" =
+    the run folder's last.ckpt). Writes checkpoints, the trained delta and metrics.json
+    (the last validation's metrics)."""
+    module, data, out = _build(config)
+    (out / "config.yaml").write_text(dump_config(config))
+    ckpt_dir = out / "checkpoints"
+    if ckpt_path == "last":
+        ckpt_path = str(ckpt_dir / "last.ckpt")
+        if not Path(ckpt_path).is_file():
+            raise FileNotFoundError(f"{ckpt_path}: no last checkpoint to resume from in this run folder")
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", auto_insert_metric_name=False,
+                                 save_last=True, save_top_k=-1, every_n_epochs=1)
+    trainer = _trainer(config, out, train=True, callbacks=[checkpoint])
+    has_val = _has_split(module, "val")
+    trainer.fit(module, train_dataloaders=data.train_dataloader(),
+                val_dataloaders=data.val_dataloader() if has_val else None, ckpt_path=ckpt_path)
+    save_delta(module.model, out / "delta.safetensors")
+    return _write_metrics(module, out, "fit", "val" if has_val else None, ckpt_path)
+
+
+def _has_split(module: TransferTaskModule, split: str) -> bool:
+    has = getattr(module.task, "has_split", None)
+    return bool(has(split)) if callable(has) else True
+
+
+def evaluate(config: dict[str, Any], split: str, ckpt_path: str | None = None) -> dict[str, Any]:
+    """``vidlift validate`` (split "val") / ``vidlift test`` (split "test"); without a
+    checkpoint the untrained model is evaluated (zero-shot)."""
+    module, data, out = _build(config)
+    if ckpt_path:
+        _load_weights(module, ckpt_path)
+    trainer = _trainer(config, out, train=False)
+    loader = data.val_dataloader() if split == "val" else data.test_dataloader()
+    (trainer.validate if split == "val" else trainer.test)(module, dataloaders=loader)
+    return _write_metrics(module, out, "validate" if split == "val" else "test", split, ckpt_path)
+
+
+def predict(config: dict[str, Any], ckpt_path: str | None = None, output: str | None = None) -> Path:
+    """Write one JSON line per clip of the task's "predict" split to ``output``."""
+    module, data, out = _build(config)
+    if ckpt_path:
+        _load_weights(module, ckpt_path)
+    trainer = _trainer(config, out, train=False)
+    batches = trainer.predict(module, dataloaders=data.predict_dataloader())
+    path = Path(output) if output else out / "predictions.jsonl"
+    with open(path, "w") as f:
+        for records in batches or []:
+            for r in records:
+                f.write(json.dumps(r, default=float) + "\n")
+    return path
+
+
+__all__ = ["fit", "evaluate", "predict"]

@@ -1,0 +1,108 @@
+"""Similarity heads for text-video retrieval.
+
+The default head needs no module: a video's embedding comes from the transfer model's video
+head (mean pooling = CLIP4Clip's *meanP*, the ``temporal_transformer`` strategy = its
+*seqTransf*) and is compared with the caption's embedding by scaled cosine similarity.
+
+:class:`XPoolHead` is X-Pool (Gorti, Vouitsis, Ma, Golestan, Volkovs, Garg & Yu, "X-Pool:
+Cross-Modal Language-Video Attention for Text-Video Retrieval", CVPR 2022;
+github.com/layer6ai-labs/xpool, ``modules/transformer.py``): the video embedding is pooled from
+its frame embeddings *for a given text*, by scaled dot-product attention in which the text is
+the query and the frames are keys and values, so every (text, video) pair has its own video
+embedding::
+
+    t, f   = LN1(text (M, E)), LN1(frames (B, T, E))            # one LayerNorm for both
+    a      = LN2(W_o · softmax((W_q t)(W_k f)^T / sqrt(d)) (W_v f))   # (B, M, E), per head
+    pooled = LN3(a + Dropout(W_p a))                           # residual linear projection
+    sim[b, m] = cos(text[m], pooled[b, m])                     # the raw, un-normalised text
+
+All linear maps start as the identity with zero bias (X-Pool's ``_init_parameters``); X-Pool
+uses one head and dropout 0.3.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TextConditionedAttention(nn.Module):
+    """X-Pool's cross attention: texts (M, E) query frames (B, T, E) -> (B, M, E)."""
+
+    def __init__(self, dim: int, heads: int = 1) -> None:
+        super().__init__()
+        if heads < 1 or dim % heads:
+            raise ValueError(f"embedding width {dim} is not divisible into {heads} heads")
+        self.heads = heads
+        self.q_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(dim, dim)
+        self.v_proj = nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, text: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        m, e = text.shape
+        b, t, _ = frames.shape
+        h, d = self.heads, e // self.heads
+        q = self.q_proj(text).view(m, h, d)
+        k = self.k_proj(frames).view(b, t, h, d)
+        v = self.v_proj(frames).view(b, t, h, d)
+        weights = (torch.einsum("mhd,bthd->bhmt", q, k) / math.sqrt(d)).softmax(-1)  # over frames
+        return self.out_proj(torch.einsum("bhmt,bthd->bmhd", weights, v).reshape(b, m, e))
+
+
+class XPoolHead(nn.Module):
+    """X-Pool's text-conditioned pooling (see the module docstring).
+
+    ``forward(text (M, E), frames (B, T, E)) -> pooled (B, M, E)``;
+    ``similarity(text, frames) -> (B, M)`` cosine similarities;
+    ``similarity_matrix(text, frames) -> (M, B)`` the same in chunks, for whole test sets.
+    """
+
+    def __init__(self, dim: int, heads: int = 1, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.cross_attn = TextConditionedAttention(dim, heads)
+        self.linear_proj = nn.Linear(dim, dim)
+        self.layer_norm1 = nn.LayerNorm(dim)
+        self.layer_norm2 = nn.LayerNorm(dim)
+        self.layer_norm3 = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+        for name, p in self.named_parameters():
+            if "proj" in name:
+                if p.ndim == 2:
+                    nn.init.eye_(p)
+                else:
+                    nn.init.zeros_(p)
+
+    def forward(self, text: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        if text.ndim != 2 or frames.ndim != 3 or text.shape[-1] != frames.shape[-1]:
+            raise ValueError(f"expected text (M, E) and frames (B, T, E), got {tuple(text.shape)} and "
+                             f"{tuple(frames.shape)}")
+        a = self.layer_norm2(self.cross_attn(self.layer_norm1(text), self.layer_norm1(frames)))
+        return self.layer_norm3(a + self.dropout(self.linear_proj(a)))
+
+    def similarity(self, text: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of text m and video b's text-m-specific embedding -> (B, M)."""
+        pooled = self(text, frames)
+        return torch.einsum("me,bme->bm", F.normalize(text.to(pooled.dtype), dim=-1), F.normalize(pooled, dim=-1))
+
+    @torch.no_grad()
+    def similarity_matrix(self, text: torch.Tensor, frames: torch.Tensor, max_pairs: int = 65536) -> torch.Tensor:
+        """(M, N) cosine similarities of all texts and videos, ``max_pairs`` (text, video)
+        pooled embeddings at a time; float32 on the inputs' device."""
+        p = next(self.parameters())
+        m, n = text.shape[0], frames.shape[0]
+        out = torch.empty(m, n, dtype=torch.float32, device=text.device)
+        vids = max(1, min(n, max_pairs))
+        texts = max(1, max_pairs // vids)
+        for i in range(0, m, texts):
+            t = text[i : i + texts].to(device=p.device, dtype=p.dtype)
+            for j in range(0, n, vids):
+                f = frames[j : j + vids].to(device=p.device, dtype=p.dtype)
+                out[i : i + texts, j : j + vids] = self.similarity(t, f).t().float().to(out.device)
+        return out
+
+
+__all__ = ["TextConditionedAttention", "XPoolHead"]
