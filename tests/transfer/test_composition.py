@@ -26,8 +26,9 @@ def _compose(*specs, arch="tiny-clip"):
 def _step(model):
     model.train()
     out = model.encode_video(clips(2, 4))
-    loss = F.cross_entropy(model.logits(out, model.encode_classes(CLASSES)), torch.tensor([1, 2]))
-    loss = loss + sum(model.auxiliary_losses(out).values())
+    text = model.encode_classes(CLASSES)
+    loss = F.cross_entropy(model.logits(out, text), torch.tensor([1, 2]))
+    loss = loss + sum(model.auxiliary_losses(out, text=text).values())
     loss.backward()
     return {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
 
@@ -58,11 +59,14 @@ def test_lora_with_temporal_transformer_trains_both_and_merges(arch, tmp_path):
         torch.testing.assert_close(exported.eval().encode_video(video).embedding, before, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("arch", ["tiny-clip", "tiny-siglip"])
 @pytest.mark.parametrize("pair", [("coop", "adaptformer"), ("vpt", "st_adapter"), ("coop", "evl"),
-                                  ("vpt", "aim"), ("partial_tuning", "temporal_conv"), ("lora", "divided_st")])
-def test_meaningful_pairs_compose_and_each_part_trains(pair):
+                                  ("vpt", "aim"), ("partial_tuning", "temporal_conv"), ("lora", "divided_st"),
+                                  ("vpt", "xclip_prompt"), ("xclip", "xclip_prompt"), ("coop", "r2_tuning"),
+                                  ("distillation", "temporal_transformer")])
+def test_meaningful_pairs_compose_and_each_part_trains(pair, arch):
     kw = {"coop": {"n_ctx": 4}}
-    model = _compose(*[(n, kw.get(n, {})) for n in pair])
+    model = _compose(*[(n, kw.get(n, {})) for n in pair], arch=arch)
     with torch.no_grad():  # move zero-initialised parts off zero
         for _, p in model.trainable_parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -81,6 +85,9 @@ def test_meaningful_pairs_compose_and_each_part_trains(pair):
     (("temporal_transformer", "evl"), "both provide the video head"),
     (("xclip", "mean_pool"), "both provide the video head"),
     (("coop", "coop"), "listed twice"),
+    (("distillation", "xclip_prompt"), "xclip_prompt reads the frozen image tower"),
+    (("xclip_prompt", "distillation"), "xclip_prompt reads the frozen image tower"),
+    (("distillation", "evl"), "evl reads the frozen image tower's intermediate tokens"),
 ])
 def test_nonsense_combinations_are_refused(pair, message):
     kw = {"coop": {"n_ctx": 4}}
@@ -106,3 +113,57 @@ def test_transfers_command_lists_every_strategy_and_counts(capsys):
     assert '"trainable": 1024' in out
     assert main(["transfers", "--backbone", "random:tiny-clip", "--strategy", "evl", "--strategy", "lora"]) == 2
     assert "reads a frozen backbone" in capsys.readouterr().err
+
+
+def test_transfers_command_checks_set_keys_and_loads_the_backbone_once(capsys, monkeypatch):
+    import json
+
+    import vidlift.backbones
+
+    loads = []
+    real = vidlift.backbones.load_backbone
+
+    def counting(spec, *a, **kw):
+        loads.append(spec)
+        return real(spec, *a, **kw)
+
+    monkeypatch.setattr(vidlift.backbones, "load_backbone", counting)
+    # an unknown key names the strategy and its fields, with or without a backbone
+    for extra in ([], ["--backbone", "random:tiny-clip"]):
+        assert main(["transfers", "--strategy", "lora", "--set", "rank=2", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "lora has no hyper-parameter 'rank'" in err and "lora takes r, alpha, dropout, targets, towers" in err
+    assert main(["transfers", "--strategy", "lora", "--strategy", "temporal_conv", "--set", "depth=2"]) == 2
+    err = capsys.readouterr().err
+    assert "none of lora, temporal_conv" in err and "temporal_conv takes kernel_size, hidden" in err
+    assert main(["transfers", "--strategy", "lora", "--set", "coop.n_ctx=2"]) == 2
+    assert "'coop' is not among the chosen strategies" in capsys.readouterr().err
+    assert main(["transfers", "--strategy", "lora", "--set", "r=0"]) == 2  # a bad value: the strategy's own check
+    assert "lora: r (the LoRA rank) must be a positive integer" in capsys.readouterr().err
+    assert main(["transfers", "--strategy", "loraa"]) == 2
+    assert "unknown transfer strategy 'loraa'" in capsys.readouterr().err
+    assert loads == []  # every check above fails before a backbone is loaded
+
+    # one strategy, --json: pure JSON, one backbone load
+    assert main(["transfers", "--backbone", "random:tiny-clip", "--strategy", "lora", "--set", "r=2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["trainable"] == 1024 and loads == ["random:tiny-clip"]
+    # a composition, --json: per-strategy and total counts; STRATEGY.FIELD scopes a key
+    loads.clear()
+    assert main(["transfers", "--backbone", "random:tiny-clip", "--strategy", "lora", "--strategy",
+                 "temporal_transformer", "--set", "lora.r=2", "--set", "layers=1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in out["strategies"]] == ["lora", "temporal_transformer"]
+    assert out["strategies"][0]["trainable"] == 1024 and out["strategies"][0]["defaults"]["r"] == 2
+    assert out["strategies"][1]["defaults"]["layers"] == 1
+    assert out["trainable"] == sum(r["trainable"] for r in out["strategies"]) == sum(
+        i["parameters"] for i in out["insertions"])
+    assert loads == ["random:tiny-clip"]
+    # the whole list with counts: still one load (each model gets a copy); tiny-ilfm's
+    # 32-token text context fits CoOp's default 16 vectors
+    loads.clear()
+    assert main(["transfers", "--backbone", "random:tiny-ilfm", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == len(STRATEGIES) and all(r["total"] > 0 for r in rows)
+    assert next(r for r in rows if r["name"] == "lora")["trainable"] == 4 * 2 * 8 * (64 + 64)  # r=8, q and v, 4 blocks
+    assert loads == ["random:tiny-ilfm"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidlift.transfer import TransferModel
+from vidlift.transfer import TransferModel, VideoFeatures
 from vidlift.transfer.frozen import Distillation, TemporalTransformer, distillation_loss
 
 from .conftest import ARCHS, clips, tiny_backbone
@@ -142,3 +142,77 @@ def test_distillation_composes_with_a_post_network_head():
     (out.embedding.pow(2).mean() + sum(model.auxiliary_losses(out).values())).backward()
     assert model.roles["video_head"].frame_position_embeddings.grad is not None
     assert all(p.grad is None for p in model.backbone.parameters())
+
+
+def test_logit_distillation_term():
+    # Hinton-style KD on class logits: KL(softmax(z_t / tau) || softmax(z_s / tau)) * tau^2
+    torch.manual_seed(0)
+    t, s, text = torch.randn(3, 4, 16), torch.randn(3, 4, 16), torch.randn(5, 16)
+    only = dict(cosine_weight=0.0, kl_weight=0.0, logit_weight=1.0, logit_temperature=2.0, logit_scale=50.0)
+    assert distillation_loss(t, t, text=text, **only).abs() < 1e-6
+    value = distillation_loss(s, t, text=text, **only)
+    zs = 50.0 * F.normalize(s.mean(1), dim=-1) @ F.normalize(text, dim=-1).t()
+    zt = 50.0 * F.normalize(t.mean(1), dim=-1) @ F.normalize(text, dim=-1).t()
+    p_t = F.softmax(zt / 2, -1)
+    by_hand = (p_t * (p_t.log() - F.log_softmax(zs / 2, -1))).sum(-1).mean() * 4
+    torch.testing.assert_close(value, by_hand)
+    assert value > 1e-3
+    assert distillation_loss(s, t, text=None, **only) == 0  # no text: the term is skipped
+    per_video = text.expand(3, -1, -1)  # per-video texts (a text conditioner) give the same value
+    torch.testing.assert_close(distillation_loss(s, t, text=per_video, **only), value)
+
+
+def test_logit_distillation_trains_the_student_through_auxiliary_losses():
+    model = _build([Distillation(cosine_weight=0.0, kl_weight=0.0, logit_weight=1.0)]).train()
+    student = model.roles["frame_encoder"]
+    assert student.weights["logit_scale"] == pytest.approx(model.backbone.logit_scale.exp().item())
+    out = model.encode_video(clips(2, 4))
+    assert model.auxiliary_losses(out) == {}  # the only term needs the texts
+    text = model.encode_classes(CLASSES)
+    aux = model.auxiliary_losses(out, text=text)["StudentEncoder"]
+    assert aux > 0
+    aux.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
+    assert all(p.grad is None for p in model.backbone.parameters())
+    # a student that matches the teacher's frames has nothing left to learn
+    same = VideoFeatures(out.features.teacher.clone(), teacher=out.features.teacher)
+    assert student.auxiliary_loss(same, text=text).abs() < 1e-6
+    # the default loss (cosine + in-batch KL) takes the text keyword and ignores it
+    model = _build([Distillation()]).train()
+    out = model.encode_video(clips(2, 4))
+    text = model.encode_classes(CLASSES)
+    torch.testing.assert_close(model.auxiliary_losses(out, text=text)["StudentEncoder"],
+                               model.auxiliary_losses(out)["StudentEncoder"])
+
+
+def test_in_batch_terms_vanish_at_batch_size_one():
+    torch.manual_seed(0)
+    s, t = torch.randn(1, 4, 16), torch.randn(1, 4, 16)
+    assert distillation_loss(s, t, cosine_weight=0.0, kl_weight=1.0, relational_weight=1.0).abs() < 1e-6
+    assert distillation_loss(s, t, cosine_weight=1.0, kl_weight=0.0) > 0
+
+
+@pytest.mark.parametrize("kw,field", [
+    (dict(cosine_weight=0.0, kl_weight=0.0), "all 0"),
+    (dict(cosine_weight=-1.0), "cosine_weight"),
+    (dict(logit_weight=-0.5), "logit_weight"),
+    (dict(kl_temperature=0.0), "kl_temperature"),
+    (dict(logit_temperature=-2.0), "logit_temperature"),
+    (dict(width=0), "width"),
+    (dict(heads=True), "heads"),
+])
+def test_distillation_hyperparameters_are_checked(kw, field):
+    with pytest.raises(ValueError, match=f"distillation: .*{field}"):
+        Distillation(**kw)
+
+
+@pytest.mark.parametrize("order", ["distillation_first", "xclip_prompt_first"])
+def test_distillation_refuses_a_strategy_that_reads_tokens_at_build_time(order):
+    from vidlift.transfer import TransferCompositionError
+    from vidlift.transfer.adapted import XClipPrompt
+
+    strategies = [Distillation(), XClipPrompt()]
+    if order == "xclip_prompt_first":
+        strategies.reverse()
+    with pytest.raises(TransferCompositionError, match="xclip_prompt reads the frozen image tower"):
+        _build(strategies)

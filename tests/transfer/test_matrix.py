@@ -5,6 +5,9 @@ export (LoRA merged) gives the same outputs as the model it came from."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -94,3 +97,79 @@ def test_delta_roundtrip_and_export(name, arch, tmp_path):
     emb3, logits3 = _outputs(exported, video)
     torch.testing.assert_close(emb3, emb, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(logits3, logits, atol=1e-4, rtol=1e-5)
+
+
+# -- hyper-parameter validation -------------------------------------------------------------
+BAD = [
+    ("distillation", {"cosine_weight": 0.0, "kl_weight": 0.0}, "all 0"),
+    ("distillation", {"kl_weight": -1.0}, "kl_weight"),
+    ("distillation", {"logit_temperature": 0.0}, "logit_temperature"),
+    ("distillation", {"layers": 0}, "layers"),
+    ("temporal_transformer", {"layers": 0}, "layers"),
+    ("temporal_transformer", {"heads": 0}, "heads"),
+    ("temporal_transformer", {"max_frames": -1}, "max_frames"),
+    ("temporal_transformer", {"init_from_text": "yes"}, "init_from_text"),
+    ("temporal_conv", {"kernel_size": 2}, "kernel_size"),
+    ("temporal_conv", {"kernel_size": 0}, "kernel_size"),
+    ("temporal_conv", {"hidden": 0}, "hidden"),
+    ("evl", {"layers": 0}, "layers"),
+    ("evl", {"heads": -2}, "heads"),
+    ("evl", {"mlp_factor": 0.0}, "mlp_factor"),
+    ("evl", {"mlp_dropout": 1.0}, "mlp_dropout"),
+    ("evl", {"cls_dropout": -0.1}, "cls_dropout"),
+    ("r2_tuning", {"layers": 0}, "layers"),
+    ("r2_tuning", {"dims": 100}, "divisible"),
+    ("r2_tuning", {"heads": 0}, "heads"),
+    ("r2_tuning", {"dropout": 1.5}, "dropout"),
+    ("full_finetune", {"layer_decay": 0.0}, "layer_decay"),
+    ("full_finetune", {"layer_decay": 1.5}, "layer_decay"),
+    ("full_finetune", {"new_module_lr_scale": 0}, "new_module_lr_scale"),
+    ("full_finetune", {"towers": ("text",)}, "towers"),
+    ("partial_tuning", {"k": 0}, "k must be"),
+    ("partial_tuning", {"k": True}, "k must be"),
+    ("partial_tuning", {"k": 1.5}, "k must be"),
+    ("partial_tuning", {"subset": "heads"}, "subset"),
+    ("xclip", {"mit_layers": 0}, "mit_layers"),
+    ("xclip", {"train_backbone": "no"}, "train_backbone"),
+    ("divided_st", {"blocks": 0}, "blocks"),
+    ("divided_st", {"time_embed": 1}, "time_embed"),
+    ("adaptformer", {"bottleneck": 0}, "bottleneck"),
+    ("adaptformer", {"scale": 0.0}, "scale"),
+    ("adaptformer", {"dropout": 1.0}, "dropout"),
+    ("st_adapter", {"bottleneck": 0}, "bottleneck"),
+    ("st_adapter", {"kernel": (2, 1, 1)}, "kernel"),
+    ("st_adapter", {"kernel": (3, 1)}, "kernel"),
+    ("st_adapter", {"kernel": (3, -1, 1)}, "kernel"),
+    ("st_adapter", {"blocks": 0}, "blocks"),
+    ("st_adapter", {"position": "ffn"}, "position"),
+    ("aim", {"mlp_ratio": 0.0}, "mlp_ratio"),
+    ("aim", {"scale": -0.5}, "scale"),
+    ("lora", {"r": 0}, "r \\(the LoRA rank\\)"),
+    ("lora", {"r": True}, "r \\(the LoRA rank\\)"),
+    ("lora", {"alpha": 0}, "alpha"),
+    ("lora", {"dropout": 1.0}, "dropout"),
+    ("lora", {"targets": ("qkv",)}, "targets"),
+    ("coop", {"n_ctx": 0}, "n_ctx"),
+    ("coop", {"n_ctx": True}, "n_ctx"),
+    ("coop", {"init": ""}, "init"),
+    ("vpt", {"num_tokens": 0}, "num_tokens"),
+    ("vpt", {"depth": "middle"}, "depth"),
+    ("vpt", {"dropout": -0.1}, "dropout"),
+    ("xclip_prompt", {"layers": 0}, "layers"),
+    ("xclip_prompt", {"alpha": float("nan")}, "alpha"),
+]
+
+
+@pytest.mark.parametrize("name,kw,field", BAD, ids=[f"{n}-{'-'.join(kw)}" for n, kw, _ in BAD])
+def test_bad_hyperparameters_are_refused_when_the_strategy_is_built(name, kw, field):
+    # a ValueError that names the strategy and the field, before any backbone is involved
+    with pytest.raises(ValueError, match=f"^{name}: .*{field}"):
+        STRATEGIES[name](**kw)
+
+
+def test_every_strategy_with_hyperparameters_has_a_bad_value_case():
+    covered = {n for n, _, _ in BAD}
+    assert covered == {n for n, cls in STRATEGIES.items() if dataclasses.fields(cls)}
+    for name, cls in STRATEGIES.items():  # the defaults pass, and survive a JSON round trip
+        s = cls(**TINY.get(name, {}))
+        assert cls(**json.loads(json.dumps(s.hyperparameters()))) == s, name

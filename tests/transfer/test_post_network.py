@@ -186,3 +186,38 @@ def test_frames_in_another_dtype_are_cast():
     model = _build([replace(TemporalConv(), hidden=8)])
     feats = VideoFeatures(torch.randn(2, 4, 32, dtype=torch.float64))
     assert model.roles["video_head"](feats).dtype == torch.float32
+
+
+@pytest.mark.parametrize("order", ["lora_first", "head_first"])
+def test_temporal_transformer_copies_base_weights_from_a_lora_text_tower(order):
+    # tiny-siglip: text width 64 = E, so init_from_text copies the text blocks; with LoRA on
+    # the text tower PEFT has renamed their Linears (q_proj.base_layer.weight, lora_A, lora_B).
+    from vidlift.transfer.adapted import Lora
+
+    strategies = [Lora(towers=("visual", "text")), TemporalTransformer(layers=2)]
+    if order == "head_first":
+        strategies.reverse()
+    model = _build(strategies, "tiny-siglip")
+    head, text = model.roles["video_head"], model.backbone.text
+    what = next(i.what for i in model.insertions if i.strategy == "temporal_transformer")
+    assert "initialised from the text tower" in what
+    assert not any("lora" in n for n, _ in head.named_parameters())  # LoRA tensors never copied
+    for mine, theirs in zip(head.transformer.blocks, text.blocks):
+        assert hasattr(theirs.attn.q_proj, "base_layer")  # the text tower does carry LoRA
+        for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            src = getattr(theirs.attn, proj)
+            src = getattr(src, "base_layer", src)
+            assert torch.equal(getattr(mine.attn, proj).weight, src.weight), proj
+            assert torch.equal(getattr(mine.attn, proj).bias, src.bias), proj
+        for a, b in ((mine.ln_1, theirs.ln_1), (mine.ln_2, theirs.ln_2), (mine.mlp.fc1, theirs.mlp.fc1),
+                     (mine.mlp.fc2, theirs.mlp.fc2)):
+            assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+        assert mine.attn.q_proj.weight.data_ptr() != theirs.attn.q_proj.base_layer.weight.data_ptr()
+    trainable = {n for n, _ in model.trainable_parameters()}
+    assert any(n.startswith("backbone.text.") and ".lora_A." in n for n in trainable)
+    _perturb(model)
+    model.train()
+    out = model.encode_video(clips(2, 4))
+    loss = F.cross_entropy(model.logits(out, model.encode_classes(CLASSES)), torch.tensor([0, 2]))
+    loss.backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad)

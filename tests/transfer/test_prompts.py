@@ -84,15 +84,17 @@ def test_coop_initialised_from_words_equals_the_hand_prompt(spec):
     # The defining identity: context initialised from "a photo of a" gives exactly the text
     # embedding of the hand-written prompt "a photo of a {class}." (the real tiny backbone
     # has CLIP's BPE tokenizer with a 32-token context).
-    bb = load_backbone("tiny") if spec == "tiny" else tiny_backbone(spec)
-    model = TransferModel(bb, [CoOp(n_ctx=4, init="a photo of a")], num_frames=4)
+    def fresh():
+        return load_backbone("tiny") if spec == "tiny" else tiny_backbone(spec)
+
+    model = TransferModel(fresh(), [CoOp(n_ctx=4, init="a photo of a")], num_frames=4)
     assert has_start_token(model) == (spec != "tiny-siglip")
     names = ["dog", "playing the violin"]
     with torch.no_grad():
         hand = model.backbone.encode_text(model.tokenize([f"a photo of a {c}." for c in names]))
         torch.testing.assert_close(model.encode_classes(names), hand, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="pass n_ctx=4"):
-        TransferModel(bb, [CoOp(n_ctx=6, init="a photo of a")], num_frames=4)
+        TransferModel(fresh(), [CoOp(n_ctx=6, init="a photo of a")], num_frames=4)
 
 
 def test_coop_on_the_real_bpe_tokenizer_keeps_the_end_token():
@@ -230,7 +232,15 @@ def test_xclip_prompt_trains_the_generator_only(arch):
     trainable = {n for n, _ in model.trainable_parameters()}
     assert trainable and all(n.startswith("roles.text_conditioner.") for n in trainable)
     assert _step(model) == trainable
-    assert not model.trains_from_cache  # it reads the final tokens
+    # it reads the last block's tokens (X-CLIP's pre-ln_post patch tokens), which the cache holds
+    assert model.cache_layers == [model.depth - 1] and model.trains_from_cache
+    video = clips()
+    with torch.no_grad():
+        out = model.encode_video(video)
+        cached = model.features_from_cache(model.backbone_features(video).to_tensors())
+        text = model.encode_classes(NAMES)
+        from_cache = model.logits(model.encode_video_from_features(cached), text)
+        torch.testing.assert_close(from_cache, model.logits(out, text))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -241,7 +251,7 @@ def test_xclip_prompt_texts_depend_on_each_videos_tokens(arch):
     with torch.no_grad():
         text = model.encode_classes(NAMES)
         feats = model.encode_video(x).features
-        assert feats.tokens is not None
+        assert feats.tokens is None and list(feats.layers) == [model.depth - 1]
         a = cond(text, feats)
         assert a.shape == (2, 3, model.embed_dim) and not torch.allclose(a[0], a[1])
         x2 = x.clone()
@@ -271,3 +281,51 @@ def test_xclip_prompt_structure_at_vit_b16():
     assert sum(p.numel() for p in gen.parameters()) == 2 * 768 + 768 * 512 + 1024 + 2 * layer + 512 == 6_697_984
     assert gen.decoder[0].cross_attn.heads == 8 and torch.equal(gen.alpha, torch.full((512,), 0.1))
     assert XClipPrompt(**XClipPrompt(layers=1, alpha=1e-4).hyperparameters()) == XClipPrompt(layers=1, alpha=1e-4)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_xclip_prompt_reads_the_last_blocks_patch_tokens_before_ln_post(arch):
+    # X-CLIP's encode_image returns x[:, 1:] of the transformer output (before ln_post); its
+    # encode_video applies prompts_visual_ln per frame, then the projection, then the mean over T.
+    model = TransferModel(tiny_backbone(arch), [XClipPrompt(alpha=1.0)], num_frames=4)
+    cond = model.roles["text_conditioner"]
+    video = clips()
+    with torch.no_grad():
+        feats = model.encode_video(video).features
+        text = model.encode_classes(NAMES)
+        raw = model.backbone.forward_video_features(video, layers=[model.depth - 1])
+        patches = raw.layers[model.depth - 1][:, :, model.backbone.visual.num_prefix_tokens :]
+        visual = cond.norm((cond.visual_ln(patches) @ cond.visual_proj).mean(1))
+        gen = text.unsqueeze(0).expand(2, -1, -1)
+        for layer in cond.decoder:
+            gen = layer(gen, visual)
+        expected = text + cond.alpha * gen
+        torch.testing.assert_close(cond(text, feats), expected)
+        # not the final tokens after ln_post (what this strategy used to read): an ln_post with
+        # another gain and bias changes the frame embeddings, not the generator's context
+        ln_post = model.backbone.visual.ln_post
+        ln_post.weight.mul_(torch.rand_like(ln_post.weight) + 0.5)
+        ln_post.bias.add_(torch.randn_like(ln_post.bias))
+        feats2 = model.encode_video(video).features
+        assert not torch.allclose(feats2.frames, feats.frames, atol=1e-3)
+        torch.testing.assert_close(cond(text, feats2), expected)
+
+
+def test_xclip_prompt_skips_vpt_prompts_in_the_block_outputs():
+    model = TransferModel(tiny_backbone("tiny-clip"), [Vpt(num_tokens=3), XClipPrompt()], num_frames=4)
+    cond = model.roles["text_conditioner"]
+    feats = model.encode_video(clips()).features
+    assert feats.layers[model.depth - 1].shape[2] == 1 + 3 + 16  # class token, 3 prompts, 4x4 patches
+    assert cond.patch_tokens(feats).shape[2] == 16
+    torch.testing.assert_close(cond.patch_tokens(feats), feats.layers[model.depth - 1][:, :, 4:])
+    assert {"roles.text_conditioner.alpha", "backbone.visual.hooks.sites.embed.0.prompts"} <= _step(model)
+
+
+def test_xclip_prompt_and_vpt_modules_take_the_backbones_dtype():
+    bb = tiny_backbone("tiny-clip")
+    bb.model.to(torch.bfloat16)
+    model = TransferModel(bb, [Vpt(depth="deep"), XClipPrompt()], num_frames=4)
+    assert {p.dtype for _, p in model.trainable_parameters()} == {torch.bfloat16}
+    out = model.encode_video(clips().bfloat16())
+    logits = model.logits(out, model.encode_classes(NAMES))
+    assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()

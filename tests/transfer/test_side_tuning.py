@@ -115,8 +115,8 @@ def test_layers_read():
     assert R2Tuning().needs_layers(12) == [8, 9, 10, 11] and R2Tuning().needs_layers(2) == [0, 1]
     with pytest.raises(TransferCompositionError):
         EVL().needs_layers(1)
-    with pytest.raises(TransferCompositionError):
-        R2Tuning(layers=0).needs_layers(12)
+    with pytest.raises(ValueError, match="r2_tuning: layers must be a positive integer"):
+        R2Tuning(layers=0)  # refused when the strategy is built
     model = _build(EVL(), backbone=_deeper_tiny(4))
     assert model.cache_layers == [0, 1, 2, 3] and model.roles["video_head"].layer_ids == [1, 2, 3]
     assert len(model.roles["video_head"].decoder) == 3

@@ -190,18 +190,27 @@ def test_partial_errors():
 
 # -- published sizes at ViT-B/16 ---------------------------------------------------------
 @pytest.fixture(scope="module")
-def vit_b16():
+def vit_b16_loaded():
     return load_backbone("random:ViT-B-16")
 
 
+@pytest.fixture
+def vit_b16(vit_b16_loaded):
+    """A fresh copy of the loaded ViT-B/16 per call: one backbone serves one TransferModel."""
+    import copy
+    import dataclasses
+
+    return lambda: dataclasses.replace(vit_b16_loaded, model=copy.deepcopy(vit_b16_loaded.model))
+
+
 def test_vit_b16_counts(vit_b16):
-    full = TransferModel(vit_b16, [FullFinetune()], num_frames=8).parameter_report()
+    full = TransferModel(vit_b16(), [FullFinetune()], num_frames=8).parameter_report()
     assert full.trainable == pytest.approx(149.6e6, rel=0.01)  # whole CLIP ViT-B/16
-    visual = TransferModel(vit_b16, [FullFinetune(towers=("visual",))], num_frames=8).parameter_report()
+    visual = TransferModel(vit_b16(), [FullFinetune(towers=("visual",))], num_frames=8).parameter_report()
     assert visual.trainable == pytest.approx(86e6, rel=0.01)  # image tower ≈ 86M
-    bitfit = TransferModel(vit_b16, [PartialTuning("biases")], num_frames=8).parameter_report().trainable
+    bitfit = TransferModel(vit_b16(), [PartialTuning("biases")], num_frames=8).parameter_report().trainable
     # 12 blocks × (q, k, v, out: 4·768 + fc1 3072 + fc2 768 + ln_1, ln_2: 2·768) + ln_pre + ln_post
     assert bitfit == 12 * (4 * 768 + 3072 + 768 + 2 * 768) + 2 * 768 == 102_912  # BitFit's ≈0.10M
-    last2 = TransferModel(vit_b16, [PartialTuning(k=2)], num_frames=8).parameter_report().trainable
+    last2 = TransferModel(vit_b16(), [PartialTuning(k=2)], num_frames=8).parameter_report().trainable
     block = 4 * (768 * 768 + 768) + (768 * 3072 + 3072) + (3072 * 768 + 768) + 2 * 2 * 768
     assert last2 == 2 * block + 2 * 768 + 768 * 512

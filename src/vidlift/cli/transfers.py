@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--strategy", metavar="NAME", action="append",
                    help="only these strategies (repeat to compose several into one model)")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                   help="hyper-parameter override for --strategy, VALUE parsed as JSON (e.g. --set r=16)")
+                   help="hyper-parameter override for --strategy, VALUE parsed as JSON (e.g. --set r=16); KEY is a "
+                   "field of the chosen strategies or STRATEGY.FIELD for one of a composition")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
 
@@ -38,35 +39,83 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
+def _fields(name: str) -> list[str]:
+    """The strategy's hyper-parameters (dataclass fields; not its ClassVars such as ``name``)."""
+    import dataclasses
+
+    from ..transfer import STRATEGIES
+
+    return [f.name for f in dataclasses.fields(STRATEGIES[name])]
+
+
+def _describe(names: list[str]) -> str:
+    return "; ".join(f"{n} takes {', '.join(_fields(n)) or 'no hyper-parameters'}" for n in names)
+
+
+def split_overrides(names: list[str], overrides: dict) -> dict[str, dict]:
+    """--set KEY=VALUE pairs -> {strategy: {field: value}}. KEY is ``field`` (every selected
+    strategy with that field) or ``strategy.field`` (that one only). A key that no selected
+    strategy takes is a ValueError naming the strategies and their fields."""
+    per: dict[str, dict] = {n: {} for n in names}
+    for key, value in overrides.items():
+        owner, dot, field = key.rpartition(".")
+        if dot and owner not in per:
+            raise ValueError(f"--set {key}: {owner!r} is not among the chosen strategies ({', '.join(names)})")
+        targets = [owner] if dot else names
+        hit = [n for n in targets if field in _fields(n)]
+        if not hit:
+            which = targets[0] if len(targets) == 1 else "none of " + ", ".join(targets)
+            raise ValueError(f"--set {key}: {which} has no hyper-parameter {field!r} ({_describe(targets)})")
+        for n in hit:
+            per[n][field] = value
+    return per
+
+
 def run(args: argparse.Namespace) -> int:
+    import copy
+    import dataclasses
+
     from ..transfer import STRATEGIES, TransferModel
     from ..transfer.registry import get_strategy
 
+    if args.strategy:
+        unknown = [n for n in args.strategy if n not in STRATEGIES]
+        if unknown:
+            raise ValueError(f"unknown transfer strategy {unknown[0]!r}; known: {', '.join(sorted(STRATEGIES))}")
     names = args.strategy or sorted(STRATEGIES, key=lambda n: (STRATEGIES[n]().root, STRATEGIES[n].family, n))
     overrides = _parse_overrides(args.set)
     if overrides and not args.strategy:
         raise ValueError("--set needs --strategy")
-    rows = []
-    for name in names:
-        s = get_strategy(name, **{k: v for k, v in overrides.items() if k in STRATEGIES[name].__dataclass_fields__})
-        rows.append({"name": name, "root": s.root, "family": s.family, "paper": s.paper, "defaults": s.hyperparameters()})
+    per = split_overrides(names, overrides)
+    strategies = [get_strategy(n, **per[n]) for n in names]
+    rows = [{"name": s.name, "root": s.root, "family": s.family, "paper": s.paper, "defaults": s.hyperparameters()}
+            for s in strategies]
     if args.backbone:
         from ..backbones import load_backbone
 
-        backbone = load_backbone(args.backbone)
-        if args.strategy and len(args.strategy) > 1:
-            model = TransferModel(backbone, [get_strategy(r["name"], **{k: v for k, v in overrides.items()
-                                                                         if k in STRATEGIES[r["name"]].__dataclass_fields__})
-                                             for r in rows], num_frames=args.frames)
-            print(model.parameter_report().table())
+        backbone = load_backbone(args.backbone)  # loaded once; strategies change a backbone in place
+        if args.strategy and len(strategies) > 1:  # one composed model
+            model = TransferModel(backbone, strategies, num_frames=args.frames)
+            rep = model.parameter_report()
+            for r in rows:
+                r["trainable"] = sum(i.parameters for i in rep.insertions if i.strategy == r["name"])
+            if args.json:
+                out = {"strategies": rows, "trainable": rep.trainable, "total": rep.total,
+                       "trainable_percent": round(rep.trainable_percent, 3),
+                       "insertions": [vars(i) for i in rep.insertions]}
+                print(json.dumps(out, indent=2))
+            else:
+                print(rep.table())
             return 0
-        for r in rows:
-            fresh = load_backbone(args.backbone)
-            model = TransferModel(fresh, [get_strategy(r["name"], **(overrides if args.strategy else {}))], num_frames=args.frames)
+        for i, (r, s) in enumerate(zip(rows, strategies)):
+            # Every model needs a backbone of its own: a copy of the loaded one (the last uses it).
+            own = backbone if i == len(rows) - 1 else dataclasses.replace(backbone, model=copy.deepcopy(backbone.model))
+            model = TransferModel(own, [s], num_frames=args.frames)
             rep = model.parameter_report()
             r.update(trainable=rep.trainable, total=rep.total, trainable_percent=round(rep.trainable_percent, 3))
-            if args.strategy:
+            if args.strategy and not args.json:
                 print(rep.table())
+            del model, own
         del backbone
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -11,6 +11,7 @@ the ``vidlift`` command already parses its arguments.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def validate(cfg: dict[str, Any], source: str) -> None:
     for i, t in enumerate(transfer):
         if t["name"] not in STRATEGIES:
             raise ConfigError(f"{source}: transfer.{i}.name {t['name']!r} is unknown; run `vidlift transfers`")
-        fields = STRATEGIES[t["name"]].__dataclass_fields__
+        fields = {f.name for f in dataclasses.fields(STRATEGIES[t["name"]])}
         extra = set(t) - {"name"} - set(fields)
         if extra:
             raise ConfigError(f"{source}: transfer.{i} ({t['name']}) has no hyper-parameter(s) {sorted(extra)}; "

@@ -18,11 +18,19 @@ def gflops_per_clip(model: Any, num_frames: int, image_size: int) -> float:
     device = next(model.parameters()).device
     clip = torch.zeros(1, num_frames, 3, image_size, image_size, device=device)
     was_training = model.training
+    # The counter's module tracker hooks every output that requires grad; a module that passes
+    # a parameter through (a learned query) would give it a leaf it cannot hook, so nothing
+    # requires grad while counting.
+    trainable = [p for p in model.parameters() if p.requires_grad]
     model.eval()
     try:
+        for p in trainable:
+            p.requires_grad_(False)
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model.encode_video(clip)
     finally:
+        for p in trainable:
+            p.requires_grad_(True)
         model.train(was_training)
     return counter.get_total_flops() / 1e9
 

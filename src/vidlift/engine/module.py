@@ -45,6 +45,7 @@ class TransferTaskModule(L.LightningModule):
         self._eval_start = 0.0
         self.throughput: dict[str, float] = {}
         self.last_metrics: dict[str, dict[str, float]] = {}
+        self.train()  # backbones load in eval mode; nothing in CLIP depends on the mode but the new modules' dropout
 
     # -- what trains ----------------------------------------------------------------------
     def trainable_state_keys(self) -> set[str]:
@@ -59,15 +60,16 @@ class TransferTaskModule(L.LightningModule):
 
     # -- steps ----------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
-        # Randomness (dropout, caption and frame choices) is a function of (seed, epoch), so a
-        # run resumed from an epoch's checkpoint continues exactly as the uninterrupted run.
-        L.seed_everything(self.config["seed"] + self.current_epoch, workers=True, verbose=False)
         self.task.set_epoch(self.current_epoch)
         self._train_start, self._train_clips = time.perf_counter(), 0
 
     def training_step(self, batch: dict[str, Any] | None, batch_idx: int) -> torch.Tensor | None:
         if batch is None:  # every clip of the batch failed to decode (reported by collate)
             return None
+        # Randomness in the step (dropout, drop-path) is a function of (seed, epoch, batch), and the
+        # data's of (seed, epoch, index) (EpochSampler, VideoClips): a run resumed from a
+        # checkpoint continues exactly as the uninterrupted run, whatever else drew numbers.
+        torch.manual_seed(self.config["seed"] * 1_000_003 + self.current_epoch * 100_003 + batch_idx)
         out = self.task.training_step(self.model, batch)
         self._train_clips += len(batch["index"])
         self.log("train/loss", out.loss, prog_bar=True, batch_size=len(batch["index"]))

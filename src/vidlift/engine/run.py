@@ -91,10 +91,10 @@ def _write_metrics(module: TransferTaskModule, out: Path, command: str, split: s
     return record
 
 
-def fit(config: dict[str, Any], ckpt_path: str | None = None) -> dict[str, Any]:
+def fit(config: dict[str, Any], ckpt_path: str | None = None, callbacks: list[Any] = ()) -> dict[str, Any]:
     """Train; validate every ``check_val_every_n_epoch``; resume from ``ckpt_path`` ("last" =
     the run folder's last.ckpt). Writes checkpoints, the trained delta and metrics.json
-    (the last validation's metrics)."""
+    (the last validation's metrics). ``callbacks``: extra Lightning callbacks."""
     module, data, out = _build(config)
     (out / "config.yaml").write_text(dump_config(config))
     ckpt_dir = out / "checkpoints"
@@ -104,7 +104,7 @@ def fit(config: dict[str, Any], ckpt_path: str | None = None) -> dict[str, Any]:
             raise FileNotFoundError(f"{ckpt_path}: no last checkpoint to resume from in this run folder")
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", auto_insert_metric_name=False,
                                  save_last=True, save_top_k=-1, every_n_epochs=1)
-    trainer = _trainer(config, out, train=True, callbacks=[checkpoint])
+    trainer = _trainer(config, out, train=True, callbacks=[checkpoint, *callbacks])
     has_val = _has_split(module, "val")
     trainer.fit(module, train_dataloaders=data.train_dataloader(),
                 val_dataloaders=data.val_dataloader() if has_val else None, ckpt_path=ckpt_path)

@@ -2,7 +2,7 @@
 strategies (post-network tuning, side-tuning, distillation targets) without re-running the
 backbone every epoch.
 
-The key is a hash of what decides the features: the weights (sha256), the preprocessing,
+The key is a hash of what decides the features: the weights (sha256), the architecture, the preprocessing,
 the frame sampling, the layers, the dtypes and the decoder. Each key is one folder written by
 :func:`~vidlift.features.extract.extract_features` (atomic per video, resumable: an
 interrupted fill loses nothing and a second fill skips what is done)::

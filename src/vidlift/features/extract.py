@@ -66,7 +66,7 @@ def _atomic_write_bytes(path: Path, write) -> None:
 
 # What must match for a folder's features to be comparable; the spec string may differ (a moved
 # directory, a relative path) as long as the weights are the same.
-_SETTINGS = ("weights_sha256", "preprocess", "sampling", "layers", "dtype", "compute_dtype", "decoder")
+_SETTINGS = ("weights_sha256", "architecture", "preprocess", "sampling", "layers", "dtype", "compute_dtype", "decoder")
 
 
 def extraction_header(backbone: Backbone, sampler: FrameSampler, layers: Sequence[int], save_dtype: str,
@@ -75,6 +75,8 @@ def extraction_header(backbone: Backbone, sampler: FrameSampler, layers: Sequenc
         "vidlift_version": __version__,
         "backbone": {"spec": backbone.meta.spec, "identity": backbone.meta.identity},
         "weights_sha256": backbone.meta.weights_sha256,
+        # The same weight file read with another architecture (QuickGELU vs GELU) gives other features.
+        "architecture": {k: v for k, v in backbone.model.cfg.to_dict().items() if k != "preprocess"},
         "preprocess": asdict(backbone.model.cfg.preprocess),
         "sampling": repr(sampler),
         "layers": list(layers),

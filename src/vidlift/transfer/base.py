@@ -62,7 +62,10 @@ ROLES = (
     "text_conditioner",  # (text (C, E), VideoFeatures) -> per-video text (B, C, E)
 )
 
-_SITE = re.compile(r"^(visual|text)\.(embed|out|blocks\.(\d+)\.(\w+))$")
+_SITE = re.compile(r"^(visual|text)\.(embed|out|blocks\.(-?\d+)\.(\w+))$")
+# Parameters that are tokens or tables rather than weights: no weight decay (as CLIP, ViT, VPT).
+_NO_DECAY = re.compile(r"(pos_embed|position|temporal_embed|time_embed|prompt|\.ctx$|query|class_embedding|"
+                       r"token_embedding|probe)")
 
 
 class TransferCompositionError(ValueError):
@@ -197,6 +200,13 @@ class TransferModel(nn.Module):
         super().__init__()
         if not isinstance(backbone, Backbone):
             raise TypeError("TransferModel needs a vidlift Backbone (from load_backbone), not a bare model")
+        # Strategies change the backbone in place (hooks, LoRA wrappers, requires_grad), so one
+        # backbone object serves one TransferModel: a second would silently share its modules.
+        if getattr(backbone.model, "_vidlift_transfer_model", False):
+            raise TransferCompositionError(
+                "this backbone already belongs to a TransferModel (or to a build that failed); "
+                "load a fresh one with load_backbone() for every model")
+        backbone.model._vidlift_transfer_model = True
         self.backbone: CLIP = backbone.model
         self.preprocess = backbone.preprocess
         self.tokenizer = backbone.tokenizer
@@ -255,6 +265,7 @@ class TransferModel(nn.Module):
         else:
             blocks = tower.blocks
             i = int(m.group(3))
+            i = i + len(blocks) if i < 0 else i
             if not 0 <= i < len(blocks):
                 raise TransferCompositionError(f"{self._owner()}: block {i} does not exist in a {len(blocks)}-block {m.group(1)} tower")
             blocks[i].hooks.add(m.group(4), module)
@@ -404,13 +415,14 @@ class TransferModel(nn.Module):
             return out if bb.logit_bias is None else out + bb.logit_bias
         return bb.logits(video.embedding, text)
 
-    def auxiliary_losses(self, video: VideoOutput) -> dict[str, torch.Tensor]:
-        """Losses a strategy adds to the task loss (distillation), by name."""
+    def auxiliary_losses(self, video: VideoOutput, text: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Losses a strategy adds to the task loss (distillation), by name. ``text`` (M, E): the
+        class or caption embeddings of the batch, for losses on logits."""
         out: dict[str, torch.Tensor] = {}
         for module in self.modules():
             fn = getattr(module, "auxiliary_loss", None)
             if callable(fn) and module is not self:
-                loss = fn(video.features)
+                loss = fn(video.features, text=text)
                 if loss is not None:
                     out[type(module).__name__] = loss
         return out
@@ -421,7 +433,8 @@ class TransferModel(nn.Module):
 
     def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict[str, Any]]:
         """AdamW-style groups: per-parameter learning rates from the strategies (layer-wise
-        decay, a separate rate for new modules); no weight decay on gains, biases, tokens."""
+        decay, a separate rate for new modules); no weight decay on gains, biases, and on tokens
+        and tables (prompts, context vectors, queries, position embeddings)."""
         groups: dict[tuple[float, float], list[nn.Parameter]] = {}
         for name, p in self.trainable_parameters():
             scale = 1.0
@@ -429,7 +442,7 @@ class TransferModel(nn.Module):
                 opinion = s.lr_scale(name, self)
                 if opinion is not None:
                     scale = opinion
-            wd = weight_decay if p.ndim >= 2 else 0.0
+            wd = weight_decay if p.ndim >= 2 and not _NO_DECAY.search(name) else 0.0
             groups.setdefault((lr * scale, wd), []).append(p)
         return [{"params": ps, "lr": g_lr, "weight_decay": wd} for (g_lr, wd), ps in groups.items()]
 

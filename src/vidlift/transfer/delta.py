@@ -87,8 +87,8 @@ def backbone_identity(model: TransferModel) -> dict[str, Any]:
 def save_delta(model: TransferModel, path: str | Path) -> Path:
     """Write the trained delta of ``model`` to ``path`` (``.safetensors``) and ``path``.json."""
     path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_suffix(".safetensors")
+    if path.suffix != ".safetensors":  # append: "epoch.10" must not become "epoch.safetensors"
+        path = path.with_name(path.name + ".safetensors")
     meta = {
         "format": FORMAT,
         "strategies": _strategy_records(model),
@@ -97,7 +97,7 @@ def save_delta(model: TransferModel, path: str | Path) -> Path:
         "parameters": model.parameter_report().to_dict(),
     }
     _atomic_save(delta_state_dict(model), path, {"vidlift": json.dumps(meta)})
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    path.with_name(path.name.removesuffix(".safetensors") + ".json").write_text(json.dumps(meta, indent=2))
     return path
 
 

@@ -156,6 +156,10 @@ class RetrievalTask(Task):
 
     # -- model ------------------------------------------------------------------------------
     def setup(self, model: Any) -> None:
+        prompt = model.roles["class_prompt"]
+        if any(p.requires_grad for p in prompt.parameters()):
+            raise ValueError(f"retrieval encodes free captions, never class names, so a learned class prompt "
+                             f"({type(prompt).__name__}, e.g. coop) would not train; use it for recognition")
         if "text_conditioner" in model.roles:
             raise ValueError("retrieval cannot use a strategy that conditions the texts on each video's tokens "
                              "(xclip_prompt): scoring every caption against every video would need all tokens")

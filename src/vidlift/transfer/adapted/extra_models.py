@@ -21,6 +21,7 @@ from torch import nn
 
 from ...backbones.layers import Attention, Mlp, ResidualBlock
 from ..base import Strategy, TransferModel, VideoFeatures
+from ..checks import check_bool, check_int
 from .adapters import TemporalEmbedding, frames_of, from_time_sequences, last_blocks, like_backbone, time_sequences
 
 
@@ -163,6 +164,12 @@ class XCLIP(Strategy):
     mit_layers: int = 1
     train_backbone: bool = True
 
+    def __post_init__(self) -> None:
+        # At least one MIT layer (X-CLIP uses 1): with none the head would be
+        # 2·mean(frames) + mean(positions), not a meaningful ablation.
+        check_int(self.name, "mit_layers", self.mit_layers)
+        check_bool(self.name, "train_backbone", self.train_backbone)
+
     def apply(self, model: TransferModel) -> None:
         visual = model.backbone.visual
         cfg = visual.cfg
@@ -242,6 +249,11 @@ class DividedSpaceTime(Strategy):
     blocks: int | None = None
     train_blocks: bool = False
     time_embed: bool = True
+
+    def __post_init__(self) -> None:
+        check_int(self.name, "blocks", self.blocks, optional=True)
+        check_bool(self.name, "train_blocks", self.train_blocks)
+        check_bool(self.name, "time_embed", self.time_embed)
 
     def apply(self, model: TransferModel) -> None:
         chosen = last_blocks(model.depth, self.blocks, self.name)

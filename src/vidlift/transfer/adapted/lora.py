@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..base import Strategy, TransferCompositionError, TransferModel
+from ..checks import check_number, check_probability
 from .tuning import normalize_towers
 
 TARGETS = {"q_proj": "attn", "k_proj": "attn", "v_proj": "attn", "out_proj": "attn", "fc1": "mlp", "fc2": "mlp"}
@@ -62,16 +63,19 @@ class Lora(Strategy):
     towers: tuple[str, ...] = ("visual",)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.r, int) or self.r < 1:
-            raise ValueError(f"LoRA rank r must be a positive integer, got {self.r!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
+            raise ValueError(f"{self.name}: r (the LoRA rank) must be a positive integer, got {self.r!r}")
+        check_number(self.name, "alpha", self.alpha, low=0.0, low_open=True)
+        check_probability(self.name, "dropout", self.dropout)
         targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
         unknown = [t for t in targets if t not in TARGETS]
         if unknown or not targets or len(set(targets)) != len(targets):
-            raise ValueError(f"LoRA targets must be distinct names among {', '.join(TARGETS)}, got {targets!r}")
+            raise ValueError(f"{self.name}: targets must be distinct names among {', '.join(TARGETS)}, got {targets!r}")
         self.targets = targets
-        self.towers = normalize_towers(self.towers)
+        try:
+            self.towers = normalize_towers(self.towers)
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e}") from None
 
     def apply(self, model: TransferModel) -> None:
         from peft import LoraConfig, inject_adapter_in_model

@@ -15,6 +15,8 @@ from torch import nn
 
 from ...backbones.layers import BlockContext, QuickGELU
 from ..base import Strategy, TransferCompositionError, TransferModel, VideoFeatures
+from .adapters import like_backbone
+from ..checks import check_bool, check_choice, check_int, check_number, check_probability
 
 # --------------------------------------------------------------------------------------
 # CoOp: learned context vectors in front of the class name
@@ -148,12 +150,16 @@ class CoOp(Strategy):
     num_classes: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.n_ctx, int) or self.n_ctx < 1:
-            raise ValueError(f"n_ctx must be a positive integer, got {self.n_ctx!r}")
-        if self.class_specific and (not isinstance(self.num_classes, int) or self.num_classes < 1):
-            raise ValueError("class-specific CoOp (class_specific=True) needs num_classes, the number of class names")
+        check_int(self.name, "n_ctx", self.n_ctx)
+        if self.init is not None and (not isinstance(self.init, str) or not self.init.strip()):
+            raise ValueError(f"{self.name}: init must be words (e.g. 'a photo of a') or None, got {self.init!r}")
+        check_bool(self.name, "class_specific", self.class_specific)
+        if self.class_specific and (isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int)
+                                    or self.num_classes < 1):
+            raise ValueError(f"{self.name}: class-specific CoOp (class_specific=True) needs num_classes, the number "
+                             "of class names")
         if not self.class_specific and self.num_classes is not None:
-            raise ValueError("num_classes is only used with class_specific=True")
+            raise ValueError(f"{self.name}: num_classes is only used with class_specific=True")
 
     def apply(self, model: TransferModel) -> None:
         prompt = CoOpPrompt(model, self.n_ctx, self.init, self.class_specific, self.num_classes)
@@ -241,19 +247,16 @@ class Vpt(Strategy):
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.depth not in ("shallow", "deep"):
-            raise ValueError(f"VPT depth must be 'shallow' or 'deep', got {self.depth!r}")
-        if not isinstance(self.num_tokens, int) or self.num_tokens < 1:
-            raise ValueError(f"num_tokens must be a positive integer, got {self.num_tokens!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_choice(self.name, "depth", self.depth, ("shallow", "deep"))
+        check_int(self.name, "num_tokens", self.num_tokens)
+        check_probability(self.name, "dropout", self.dropout)
 
     def apply(self, model: TransferModel) -> None:
         args = (self.num_tokens, model.width, model.backbone.cfg.vision.patch_size, self.dropout)
-        model.insert("visual.embed", VptInsert(*args), f"VPT prompts ({self.num_tokens} tokens)")
+        model.insert("visual.embed", like_backbone(VptInsert(*args), model), f"VPT prompts ({self.num_tokens} tokens)")
         if self.depth == "deep":
             for i in range(1, model.depth):
-                model.insert(f"visual.blocks.{i}.block_in", VptReplace(*args),
+                model.insert(f"visual.blocks.{i}.block_in", like_backbone(VptReplace(*args), model),
                              f"VPT-deep prompts ({self.num_tokens} tokens)")
         model.insert("visual.out", VptRemove(self.num_tokens), "VPT prompt removal before pooling")
 
@@ -308,13 +311,21 @@ def _heads(dim: int) -> int:
 
 class VideoSpecificPrompt(nn.Module):
     """The text-conditioner role of :class:`XClipPrompt`: ``forward(text (M, E), features)
-    -> (B, M, E)``. Visual context: the final patch tokens (B, T, N, D) averaged over T,
-    LayerNorm + linear to E (X-CLIP's ``prompts_visual_ln`` / ``prompts_visual_proj``),
-    LayerNorm; then ``layers`` cross-attention blocks in which the class texts query that
-    context; output text + alpha ⊙ generated, alpha a learned (E,) vector."""
+    -> (B, M, E)``. Visual context, as X-CLIP's ``encode_video``: the patch tokens of the
+    image tower's last block, *before* ``ln_post`` (``features.layers[block]`` (B, T, N, D),
+    prefix tokens — class token, ``extra_prefix`` VPT prompts — left out), through a
+    LayerNorm per frame (``prompts_visual_ln``) and a D -> E projection
+    (``prompts_visual_proj``), averaged over T (X-CLIP projects, then averages; the
+    projection is linear, so averaging first is the same and cheaper), LayerNorm; then
+    ``layers`` cross-attention blocks in which the class texts query that context; output
+    text + alpha ⊙ generated, alpha a learned (E,) vector. ``block``: the index of the
+    tower's last block (:class:`XClipPrompt` passes depth − 1)."""
 
-    def __init__(self, width: int, embed_dim: int, layers: int, alpha: float) -> None:
+    def __init__(self, width: int, embed_dim: int, layers: int, alpha: float, block: int = -1,
+                 extra_prefix: int = 0) -> None:
         super().__init__()
+        self.block = block
+        self.extra_prefix = extra_prefix
         self.visual_ln = nn.LayerNorm(width)
         # X-CLIP draws this from N(0, 1); the LayerNorm below removes its overall scale.
         self.visual_proj = nn.Parameter(torch.randn(width, embed_dim))
@@ -327,12 +338,18 @@ class VideoSpecificPrompt(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
+    def patch_tokens(self, features: VideoFeatures) -> torch.Tensor:
+        """(B, T, P, D): the last block's patch tokens (before ``ln_post``)."""
+        if self.block not in features.layers:
+            raise ValueError(f"xclip_prompt reads the image tower's last block (block {self.block}), but the "
+                             f"features hold blocks {sorted(features.layers)}")
+        return features.layers[self.block][:, :, features.num_prefix_tokens + self.extra_prefix :]
+
     def forward(self, text: torch.Tensor, features: VideoFeatures) -> torch.Tensor:
-        if features.tokens is None:
-            raise ValueError("xclip_prompt needs the image tower's final tokens (VideoFeatures.tokens)")
-        patches = features.tokens[:, :, features.num_prefix_tokens :].mean(1)  # (B, N, D)
-        visual = self.norm(self.visual_ln(patches) @ self.visual_proj.to(patches.dtype))  # (B, N, E)
-        base = text.unsqueeze(0).expand(visual.shape[0], -1, -1)  # (B, M, E)
+        dtype = self.alpha.dtype
+        patches = self.visual_ln(self.patch_tokens(features).to(dtype)).mean(1)  # (B, P, D)
+        visual = self.norm(patches @ self.visual_proj)  # (B, P, E)
+        base = text.to(dtype).unsqueeze(0).expand(visual.shape[0], -1, -1)  # (B, M, E)
         gen = base
         for layer in self.decoder:
             gen = layer(gen, visual)
@@ -347,29 +364,40 @@ class XClipPrompt(Strategy):
     frame-averaged patch tokens; text ← text + alpha ⊙ generator(text, video) per video, so
     logits become (B, M) with a different text set per video.
 
+    The visual context is what X-CLIP feeds its generator: the patch tokens of the image
+    tower's last block before ``ln_post`` (``needs_layers`` -> [depth − 1]), not the final
+    ``ln_post`` tokens. With :class:`Vpt` in the same model its prompt tokens, which stay in
+    the block outputs, are left out too.
+
     Defaults are those X-CLIP trains with (microsoft/VideoX ``xclip.load``, also the HF
     ``XCLIPConfig``): 2 generator layers, alpha initialised to 0.1, E // 64 heads. (The
     ``XCLIP`` class's own default of 1e-4 / 1 layer is overridden by ``load``.) Only the
-    generator trains; the backbone is untouched (``trains_backbone = False``), but it needs
-    the final tokens, so it cannot train from cached frame embeddings.
+    generator trains; the backbone is untouched (``trains_backbone = False``), so on a frozen
+    backbone it trains from cached features that hold the last block. It cannot be combined
+    with ``distillation``, whose student gives no tokens.
     """
 
     name: ClassVar[str] = "xclip_prompt"
     family: ClassVar[str] = "prompt tuning"
     paper: ClassVar[str] = "Ni et al., ECCV 2022 (arXiv 2208.02816)"
-    needs_tokens: ClassVar[bool] = True
 
     layers: int = 2
     alpha: float = 0.1
 
     def __post_init__(self) -> None:
-        if not isinstance(self.layers, int) or self.layers < 1:
-            raise ValueError(f"layers must be a positive integer, got {self.layers!r}")
+        check_int(self.name, "layers", self.layers)
+        check_number(self.name, "alpha", self.alpha)
+
+    def needs_layers(self, depth: int) -> list[int]:
+        return [depth - 1]
 
     def apply(self, model: TransferModel) -> None:
-        gen = VideoSpecificPrompt(model.width, model.embed_dim, self.layers, self.alpha)
-        gen.to(model.backbone.logit_scale.device)
-        model.set_role("text_conditioner", gen, f"X-CLIP video-specific prompt generator ({self.layers} layers)")
+        # VPT's prompts sit after the class token in every block output (it removes them only
+        # before ln_post), and features.num_prefix_tokens no longer counts them.
+        extra = sum(s.num_tokens for s in model.strategies if isinstance(s, Vpt))
+        gen = VideoSpecificPrompt(model.width, model.embed_dim, self.layers, self.alpha, model.depth - 1, extra)
+        model.set_role("text_conditioner", like_backbone(gen, model),
+                       f"X-CLIP video-specific prompt generator ({self.layers} layers)")
 
 
 __all__ = ["CoOp", "Vpt", "XClipPrompt", "CoOpPrompt", "VideoSpecificPrompt", "VptInsert", "VptReplace",

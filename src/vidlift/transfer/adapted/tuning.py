@@ -14,6 +14,7 @@ from typing import ClassVar
 from torch import nn
 
 from ..base import Strategy, TransferCompositionError, TransferModel
+from ..checks import check_number
 
 TOWERS = ("visual", "text")
 
@@ -87,11 +88,12 @@ class FullFinetune(Strategy):
     new_module_lr_scale: float = 10.0
 
     def __post_init__(self) -> None:
-        self.towers = normalize_towers(self.towers, allowed=(("visual", "text"), ("visual",)))
-        if not 0.0 < self.layer_decay <= 1.0:
-            raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
-        if self.new_module_lr_scale <= 0:
-            raise ValueError(f"new_module_lr_scale must be positive, got {self.new_module_lr_scale}")
+        try:
+            self.towers = normalize_towers(self.towers, allowed=(("visual", "text"), ("visual",)))
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e}") from None
+        check_number(self.name, "layer_decay", self.layer_decay, 0.0, 1.0, low_open=True, high_open=False)
+        check_number(self.name, "new_module_lr_scale", self.new_module_lr_scale, low=0.0, low_open=True)
 
     def apply(self, model: TransferModel) -> None:
         clash = [s for s in model.strategies if s is not self and s.family in self.excludes]
@@ -169,10 +171,14 @@ class PartialTuning(Strategy):
 
     def __post_init__(self) -> None:
         if self.subset not in SUBSETS:
-            raise ValueError(f"unknown partial-tuning subset {self.subset!r}; choose one of {', '.join(SUBSETS)}")
-        if not isinstance(self.k, int) or self.k < 1:
-            raise ValueError(f"k must be a positive number of blocks, got {self.k!r}")
-        self.towers = normalize_towers(self.towers)
+            raise ValueError(f"{self.name}: unknown partial-tuning subset {self.subset!r}; choose one of "
+                             f"{', '.join(SUBSETS)}")
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"{self.name}: k must be a positive number of blocks (an integer), got {self.k!r}")
+        try:
+            self.towers = normalize_towers(self.towers)
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e}") from None
 
     def apply(self, model: TransferModel) -> None:
         names = self.select(model)

@@ -11,8 +11,10 @@ representation is the fixed target).
 
 The teacher runs only while the student is in training mode and no teacher frames were passed
 in (e.g. from the feature cache); in eval mode the student alone runs, so inference costs
-the student only. ``StudentEncoder.auxiliary_loss(features)`` gives the distillation loss,
-which :meth:`TransferModel.auxiliary_losses` adds to the task loss.
+the student only. ``StudentEncoder.auxiliary_loss(features, text=None)`` gives the
+distillation loss, which :meth:`TransferModel.auxiliary_losses` adds to the task loss; with
+``text`` (the batch's class / caption embeddings (M, E)) it can also distil the teacher's
+class logits (Hinton et al.'s soft targets, ``logit_weight``).
 """
 
 from __future__ import annotations
@@ -28,12 +30,24 @@ from torch import nn
 from ...backbones.config import VisionConfig
 from ...backbones.layers import init_weights
 from ...backbones.vision import VisionTransformer
+from ..checks import check_int, check_number
 from ..base import Strategy, TransferCompositionError, TransferModel, VideoFeatures
+
+
+def clip_logits(frames: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:
+    """Scaled cosine similarities of clip embeddings with texts: frames (B, T, E) averaged over
+    T (meanP) against text (M, E) -> (B, M), or against per-video texts (B, M, E) -> (B, M)."""
+    v = F.normalize(frames.mean(1), dim=-1)
+    t = F.normalize(text.to(v.dtype), dim=-1)
+    sim = torch.einsum("be,bme->bm", v, t) if t.ndim == 3 else v @ t.t()
+    return scale * sim
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, cosine_weight: float = 1.0,
                       kl_weight: float = 1.0, kl_temperature: float = 0.07,
-                      relational_weight: float = 0.0) -> torch.Tensor:
+                      relational_weight: float = 0.0, text: torch.Tensor | None = None,
+                      logit_weight: float = 0.0, logit_temperature: float = 2.0,
+                      logit_scale: float = 100.0) -> torch.Tensor:
     """Distillation loss between student and teacher frame embeddings, both (B, T, E).
 
     - cosine: mean over frames of 1 − cos(student, teacher) (feature mimicking);
@@ -47,7 +61,17 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, cosine_weigh
       (relational KD, Park et al., "Relational Knowledge Distillation", CVPR 2019, which uses a
       Huber loss on pairwise relations).
 
-    All three vanish when the student equals the teacher. Returns the weighted sum (a scalar).
+    - logit: Hinton et al.'s soft-target distillation ("Distilling the Knowledge in a Neural
+      Network", 2015) on the class / text logits: KL(softmax(z_t / τ) ‖ softmax(z_s / τ)) · τ²
+      with τ = ``logit_temperature``, where z = ``logit_scale`` · cos(mean over T of the frames,
+      text) (:func:`clip_logits`) for the teacher's and the student's frames against the same
+      ``text`` (M, E) (or per-video texts (B, M, E)), detached: the term trains the student,
+      not the text side. Skipped when ``text`` is None.
+
+    All vanish when the student equals the teacher. The kl and relational terms compare clips
+    of the batch with each other, so at batch size 1 they are 0 (up to rounding: one clip has
+    no in-batch structure); the cosine and logit terms still work there. Returns the weighted
+    sum (a scalar).
     """
     if student.shape != teacher.shape:
         raise ValueError(f"student frames {tuple(student.shape)} and teacher frames {tuple(teacher.shape)} differ")
@@ -68,6 +92,12 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, cosine_weigh
             loss = loss + kl_weight * kl / 2
         if relational_weight:
             loss = loss + relational_weight * F.smooth_l1_loss(s @ s.t(), tt)
+    if logit_weight and text is not None:
+        text = text.detach()
+        log_p_s = F.log_softmax(clip_logits(student, text, logit_scale) / logit_temperature, dim=-1)
+        log_p_t = F.log_softmax(clip_logits(teacher, text, logit_scale) / logit_temperature, dim=-1)
+        kd = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * logit_temperature**2
+        loss = loss + logit_weight * kd
     return loss
 
 
@@ -81,7 +111,8 @@ class StudentEncoder(nn.Module):
     """
 
     def __init__(self, cfg: VisionConfig, embed_dim: int, cosine_weight: float, kl_weight: float,
-                 kl_temperature: float, relational_weight: float) -> None:
+                 kl_temperature: float, relational_weight: float, logit_weight: float = 0.0,
+                 logit_temperature: float = 2.0, logit_scale: float = 100.0) -> None:
         super().__init__()
         self.visual = VisionTransformer(cfg)
         self.proj = nn.Linear(cfg.width, embed_dim, bias=False)
@@ -90,7 +121,8 @@ class StudentEncoder(nn.Module):
         init_weights(self.visual.transformer)
         nn.init.normal_(self.proj.weight, std=cfg.width**-0.5)
         self.weights = {"cosine_weight": cosine_weight, "kl_weight": kl_weight, "kl_temperature": kl_temperature,
-                        "relational_weight": relational_weight}
+                        "relational_weight": relational_weight, "logit_weight": logit_weight,
+                        "logit_temperature": logit_temperature, "logit_scale": logit_scale}
 
     def encode(self, video: torch.Tensor) -> torch.Tensor:
         """video (B, T, C, H, W) -> student frames (B, T, E)."""
@@ -104,11 +136,16 @@ class StudentEncoder(nn.Module):
         return VideoFeatures(frames, num_prefix_tokens=self.visual.num_prefix_tokens,
                              teacher=None if teacher is None else teacher.detach())
 
-    def auxiliary_loss(self, features: VideoFeatures) -> torch.Tensor | None:
-        """The distillation loss (:func:`distillation_loss`), or None without teacher frames."""
+    def auxiliary_loss(self, features: VideoFeatures, text: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The distillation loss (:func:`distillation_loss`); ``text`` (M, E) (or (B, M, E)): the
+        batch's class / caption embeddings, for the logit term. None without teacher frames, and
+        None when the only weighted term is the logit term and no ``text`` was given."""
         if features.teacher is None:
             return None
-        return distillation_loss(features.frames, features.teacher, **self.weights)
+        w = self.weights
+        if text is None and not (w["cosine_weight"] or w["kl_weight"] or w["relational_weight"]):
+            return None
+        return distillation_loss(features.frames, features.teacher, text=text, **w)
 
 
 @dataclass
@@ -126,7 +163,13 @@ class Distillation(Strategy):
     embeddings, ``kl_weight`` 1 on in-batch similarity distributions at temperature
     ``kl_temperature`` 0.07 (CLIP's initial temperature: cosines lie in [−1, 1], so the logit
     temperature 4 of classic KD would flatten them to uniform), ``relational_weight`` 0
-    (RKD-style relations, off by default since the KL term already matches the relations).
+    (RKD-style relations, off by default since the KL term already matches the relations),
+    ``logit_weight`` 0 (Hinton-style soft targets on the class / text logits at temperature
+    ``logit_temperature`` 2 — the usual KD temperature; the logits are the backbone's frozen
+    logit scale times cosines, so unlike raw cosines they are not flattened by τ — computed
+    when the training loop passes the batch's text embeddings to
+    ``model.auxiliary_losses(video, text=...)``, skipped otherwise). Weights are >= 0 and not
+    all 0.
 
     Only the student trains; it replaces the image tower at inference. The teacher's frames
     may come from the feature cache (``model.encode_video(video, teacher=...)``).
@@ -143,6 +186,20 @@ class Distillation(Strategy):
     kl_weight: float = 1.0
     kl_temperature: float = 0.07
     relational_weight: float = 0.0
+    logit_weight: float = 0.0
+    logit_temperature: float = 2.0
+
+    def __post_init__(self) -> None:
+        for f in ("width", "layers", "heads"):
+            check_int(self.name, f, getattr(self, f), optional=True)
+        weights = ("cosine_weight", "kl_weight", "relational_weight", "logit_weight")
+        for f in weights:
+            check_number(self.name, f, getattr(self, f), low=0.0)
+        if not any(getattr(self, f) for f in weights):
+            raise ValueError(f"{self.name}: {', '.join(weights)} are all 0, so the student would learn nothing; "
+                             "give at least one a positive weight")
+        for f in ("kl_temperature", "logit_temperature"):
+            check_number(self.name, f, getattr(self, f), low=0.0, low_open=True)
 
     def student_config(self, teacher: VisionConfig) -> VisionConfig:
         width = self.width or max(1, teacher.width // 2)
@@ -152,19 +209,27 @@ class Distillation(Strategy):
         return dataclasses.replace(teacher, width=width, layers=self.layers or teacher.layers, heads=heads)
 
     def apply(self, model: TransferModel) -> None:
-        readers = [s.name for s in model.strategies if s is not self and s.needs_layers(model.depth)]
-        if readers:
-            raise TransferCompositionError(
-                f"{readers[0]} reads the frozen image tower's intermediate tokens, but {self.name} replaces the "
-                "image tower with a student at inference; combine at most one of them")
-        if self.kl_temperature <= 0:
-            raise TransferCompositionError(f"{self.name}: kl_temperature must be positive")
+        # The student gives frame embeddings only: no block outputs, no final tokens. Checked for
+        # every other strategy, listed before or after this one, so the build fails, not a forward.
+        for s in model.strategies:
+            if s is self:
+                continue
+            if s.needs_layers(model.depth):
+                raise TransferCompositionError(
+                    f"{s.name} reads the frozen image tower's intermediate tokens (block outputs), but {self.name} "
+                    "replaces the image tower with a student that gives frame embeddings only; combine at most "
+                    "one of them")
+            if s.needs_tokens:
+                raise TransferCompositionError(
+                    f"{s.name} reads the image tower's final tokens, but {self.name} replaces the image tower with "
+                    "a student that gives frame embeddings only; combine at most one of them")
         cfg = self.student_config(model.backbone.cfg.vision)
+        scale = float(model.backbone.logit_scale.detach().float().exp())  # frozen: the backbone is the teacher
         student = StudentEncoder(cfg, model.embed_dim, self.cosine_weight, self.kl_weight, self.kl_temperature,
-                                 self.relational_weight)
+                                 self.relational_weight, self.logit_weight, self.logit_temperature, scale)
         ref = model.backbone.visual.pos_embed
         model.set_role("frame_encoder", student.to(device=ref.device, dtype=ref.dtype),
                        f"student ViT {cfg.width}x{cfg.layers} ({cfg.heads} heads) + proj -> {model.embed_dim}")
 
 
-__all__ = ["Distillation", "StudentEncoder", "distillation_loss"]
+__all__ = ["Distillation", "StudentEncoder", "distillation_loss", "clip_logits"]

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...backbones.layers import BlockContext, Transformer, init_weights
+from ..checks import check_bool, check_int
 from ..base import MeanPool, Strategy, TransferCompositionError, TransferModel, VideoFeatures
 
 
@@ -41,6 +42,27 @@ def _frames(features: VideoFeatures, module: nn.Module) -> torch.Tensor:
         raise ValueError(f"a video head needs frame embeddings (B, T, E), got shape {tuple(x.shape)}")
     p = next(module.parameters(), None)
     return x if p is None else x.to(p.dtype)
+
+
+@torch.no_grad()
+def copy_block(target: nn.Module, source: nn.Module) -> None:
+    """Copy ``source``'s weights into ``target``, a block of the same design, module by module
+    (Linear, LayerNorm). A source Linear wrapped by PEFT (LoRA on the text tower: ``q_proj``
+    becomes ``q_proj.base_layer`` + ``lora_A`` / ``lora_B``) gives its frozen base weight; the
+    LoRA tensors are never copied (at build time B = 0, so the base weight is the layer's
+    function). Raises if a target parameter finds no source."""
+    for name, mine in target.named_modules():
+        own = dict(mine.named_parameters(recurse=False))
+        if not own:
+            continue
+        theirs = source.get_submodule(name)
+        theirs = getattr(theirs, "base_layer", theirs)
+        for pname, p in own.items():
+            src = getattr(theirs, pname, None)
+            if not isinstance(src, torch.Tensor) or src.shape != p.shape:
+                raise TransferCompositionError(f"cannot copy {name}.{pname} from the text tower: no tensor of shape "
+                                               f"{tuple(p.shape)} there")
+            p.copy_(src)
 
 
 # -- meanP -------------------------------------------------------------------------------------
@@ -117,6 +139,12 @@ class TemporalTransformer(Strategy):
     max_frames: int | None = None
     init_from_text: bool = True
 
+    def __post_init__(self) -> None:
+        check_int(self.name, "layers", self.layers)
+        check_int(self.name, "heads", self.heads, optional=True)
+        check_int(self.name, "max_frames", self.max_frames, optional=True)
+        check_bool(self.name, "init_from_text", self.init_from_text)
+
     def apply(self, model: TransferModel) -> None:
         e = model.embed_dim
         text = model.backbone.cfg.text
@@ -124,8 +152,6 @@ class TemporalTransformer(Strategy):
         if e % heads:
             raise TransferCompositionError(f"{self.name}: embedding width {e} is not divisible by {heads} heads")
         rows = self.max_frames or text.context_length
-        if rows < 1 or self.layers < 1:
-            raise TransferCompositionError(f"{self.name}: layers and max_frames must be positive")
         head = TemporalTransformerHead(e, self.layers, heads, rows, text.act, text.ln_eps)
         what = f"seqTransf {self.layers}x{e}, {heads} heads"
         tower = model.backbone.text
@@ -134,7 +160,7 @@ class TemporalTransformer(Strategy):
                 n = min(rows, tower.pos_embed.shape[0])
                 head.frame_position_embeddings[:n].copy_(tower.pos_embed[:n])
                 for mine, theirs in zip(head.transformer.blocks, tower.blocks):
-                    mine.load_state_dict(theirs.state_dict())
+                    copy_block(mine, theirs)  # base weights only, also under LoRA wrappers
             what += ", initialised from the text tower"
         model.set_role("video_head", _like(head, model), what)
 
@@ -190,13 +216,18 @@ class TemporalConv(Strategy):
     kernel_size: int = 3
     hidden: int | None = None
 
+    def __post_init__(self) -> None:
+        check_int(self.name, "kernel_size", self.kernel_size)
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"{self.name}: kernel_size must be odd (same-length padding), got {self.kernel_size}")
+        check_int(self.name, "hidden", self.hidden, optional=True)
+
     def apply(self, model: TransferModel) -> None:
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise TransferCompositionError(f"{self.name}: kernel_size must be odd and positive, got {self.kernel_size}")
         e = model.embed_dim
         hidden = self.hidden or e
         model.set_role("video_head", _like(TemporalConvHead(e, hidden, self.kernel_size), model),
                        f"temporal conv {e}->{hidden}->{e}, k={self.kernel_size}")
 
 
-__all__ = ["MeanPoolHead", "TemporalTransformer", "TemporalTransformerHead", "TemporalConv", "TemporalConvHead"]
+__all__ = ["MeanPoolHead", "TemporalTransformer", "TemporalTransformerHead", "TemporalConv", "TemporalConvHead",
+           "copy_block"]

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...backbones.layers import Attention, ResidualBlock, make_activation
+from ..checks import check_bool, check_int, check_number, check_probability
 from ..base import Strategy, TransferCompositionError, TransferModel, VideoFeatures
 
 
@@ -245,6 +246,15 @@ class EVL(Strategy):
     temporal_cross_attention: bool = True
     fuse: bool = True
 
+    def __post_init__(self) -> None:
+        check_int(self.name, "layers", self.layers)
+        check_int(self.name, "heads", self.heads, optional=True)
+        check_number(self.name, "mlp_factor", self.mlp_factor, low=0.0, low_open=True)
+        check_probability(self.name, "mlp_dropout", self.mlp_dropout)
+        check_probability(self.name, "cls_dropout", self.cls_dropout)
+        for f in ("temporal_conv", "temporal_pos_embed", "temporal_cross_attention", "fuse"):
+            check_bool(self.name, f, getattr(self, f))
+
     def _read(self, depth: int) -> list[int]:
         return _last_blocks(depth, self.layers, 1 if self.temporal_cross_attention else 0, self.name)
 
@@ -397,12 +407,20 @@ class R2Tuning(Strategy):
     use_tef: bool = True
     fuse: bool = True
 
+    def __post_init__(self) -> None:
+        check_int(self.name, "layers", self.layers)
+        check_int(self.name, "dims", self.dims)
+        check_int(self.name, "heads", self.heads)
+        if self.dims % self.heads:
+            raise ValueError(f"{self.name}: dims {self.dims} is not divisible by heads {self.heads}")
+        check_probability(self.name, "dropout", self.dropout)
+        check_bool(self.name, "use_tef", self.use_tef)
+        check_bool(self.name, "fuse", self.fuse)
+
     def needs_layers(self, depth: int) -> list[int]:
         return _last_blocks(depth, self.layers, 0, self.name)
 
     def apply(self, model: TransferModel) -> None:
-        if self.dims % self.heads:
-            raise TransferCompositionError(f"{self.name}: dims {self.dims} is not divisible by {self.heads} heads")
         ids = self.needs_layers(model.depth)
         head = R2Head(model.width, model.embed_dim, ids, self.dims, self.heads, self.dropout, self.use_tef, self.fuse)
         model.set_role("video_head", _like(head, model), f"R2 block (C={self.dims}) on blocks {ids}")

@@ -1,0 +1,154 @@
+"""The engine end to end on the generated benchmarks with `tiny`: configs and overrides, fit
+writes checkpoints, a delta and metrics.json; resume after an epoch ends where an
+uninterrupted run ends; validate / test / predict read the checkpoint; bad configs fail clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import lightning as L
+import pytest
+import torch
+import yaml
+
+from vidlift.cli import main
+from vidlift.embedded.synth import generate
+from vidlift.engine import ConfigError, evaluate, fit, load_config
+from vidlift.engine.config import apply_override
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    return {
+        "recognition": generate("recognition", root / "recognition", num_videos=56, size=32, seed=11, workers=0, progress=False),
+        "retrieval": generate("retrieval", root / "retrieval", num_videos=16, size=32, seed=11, workers=0, progress=False),
+    }
+
+
+def recognition_config(sets, out, **task) -> dict:
+    rec = sets["recognition"]
+    k = rec / "kinetics" / "motion"
+    return {
+        "seed": 0, "out": str(out), "backbone": "tiny", "transfer": [],
+        "task": {"name": "recognition", "frames": 4, "head": "similarity", "prompt": "a photo of a shape {}.",
+                 "dataset": {"format": "kinetics", "train": str(k / "train.csv"), "val": str(k / "validate.csv"),
+                             "test": str(k / "test.csv"), "classes": str(k / "classes.txt"),
+                             "video_root": str(rec / "videos")}, **task},
+        "data": {"batch_size": 8},
+        "optim": {"lr": 3e-3, "warmup_steps": 2},
+        "trainer": {"max_epochs": 1, "limit_train_batches": 3, "limit_val_batches": 2, "limit_test_batches": 2,
+                    "enable_progress_bar": False},
+    }
+
+
+def retrieval_config(sets, out, **task) -> dict:
+    return {
+        "seed": 0, "out": str(out), "backbone": "tiny", "transfer": [],
+        "task": {"name": "retrieval", "frames": 4,
+                 "dataset": {"format": "msrvtt", "root": str(sets["retrieval"]), "video_root": "videos",
+                             "train": "msrvtt/train_val_videodatainfo.json", "val": "msrvtt/train_val_videodatainfo.json",
+                             "test": "msrvtt/test_videodatainfo.json"}, **task},
+        "data": {"batch_size": 4},
+        "optim": {"lr": 3e-3},
+        "trainer": {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 2, "enable_progress_bar": False},
+    }
+
+
+def _write(cfg, path):
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_fit_writes_checkpoints_delta_and_metrics(sets, tmp_path):
+    cfg_path = _write(recognition_config(sets, tmp_path / "run"), tmp_path / "rec.yaml")
+    assert main(["fit", "--config", str(cfg_path), "transfer=[{name: temporal_conv}]", "trainer.max_epochs=2"]) == 0
+    run = tmp_path / "run"
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["command"] == "fit" and record["transfer"] == ["temporal_conv"]
+    assert set(record["metrics"]) >= {"top1", "top5", "mean_class_accuracy"}
+    assert 0 <= record["metrics"]["top1"] <= 1
+    p = record["parameters"]
+    assert 0 < p["trainable"] < p["total"] and p["trainable"] == 2 * (64 * 64 * 3 + 64) + 2 * 64  # LN + 2 convs
+    assert record["gflops_per_clip"] > 0 and record["peak_memory_mib"] > 0
+    assert record["clips_per_second"]["train_clips_per_second"] > 0
+    assert {"epoch0.ckpt", "epoch1.ckpt", "last.ckpt"} <= {p.name for p in (run / "checkpoints").iterdir()}
+    assert (run / "delta.safetensors").is_file() and (run / "csv" / "metrics.csv").is_file()
+    assert any((run / "tensorboard").iterdir())
+    # Checkpoints hold what trains, not the frozen backbone.
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["state_dict"] and all(k.startswith(("model.roles.video_head.", "task.")) for k in ckpt["state_dict"])
+
+
+class _StopAfterFirstEpoch(L.Callback):
+    def on_train_epoch_end(self, trainer, pl_module):
+        trainer.should_stop = True
+
+
+def test_resume_after_first_epoch_matches_uninterrupted(sets, tmp_path):
+    base = recognition_config(sets, tmp_path / "full", head="text_init")
+    base["transfer"] = [{"name": "evl", "layers": 1}]  # dropout inside: randomness must resume too
+    base["trainer"]["max_epochs"] = 2
+    full = fit(load_config(_write(base, tmp_path / "a.yaml")))
+    part = dict(base, out=str(tmp_path / "part"))
+    fit(load_config(_write(part, tmp_path / "b.yaml")), callbacks=[_StopAfterFirstEpoch()])  # "interrupted"
+    assert torch.load(tmp_path / "part/checkpoints/last.ckpt", weights_only=True)["epoch"] == 0
+    resumed = fit(load_config(tmp_path / "b.yaml"), ckpt_path="last")
+    assert resumed["metrics"] == full["metrics"]
+    a = torch.load(tmp_path / "full/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "part/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_test_and_predict_read_the_checkpoint(sets, tmp_path):
+    cfg = recognition_config(sets, tmp_path / "run", head="linear")
+    fitted = fit(load_config(_write(cfg, tmp_path / "r.yaml")))
+    ckpt = tmp_path / "run/checkpoints/last.ckpt"
+    tested = evaluate(load_config(tmp_path / "r.yaml"), "val", str(ckpt))
+    assert tested["metrics"] == fitted["metrics"]  # the same head, restored
+    untrained = evaluate(load_config(tmp_path / "r.yaml"), "val")
+    assert untrained["metrics"] != fitted["metrics"]
+    assert main(["predict", "--config", str(tmp_path / "r.yaml"), "--ckpt_path", str(ckpt)]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "run/predictions.jsonl").read_text().splitlines()]
+    assert rows and {"video_id", "top5"} <= set(rows[0]) and len(rows[0]["top5"]) == 5
+
+
+def test_checkpoint_of_another_config_is_refused(sets, tmp_path):
+    cfg = recognition_config(sets, tmp_path / "run")
+    cfg["transfer"] = [{"name": "temporal_conv"}]
+    fit(load_config(_write(cfg, tmp_path / "a.yaml")))
+    other = dict(cfg, transfer=[{"name": "temporal_transformer", "layers": 1}])
+    with pytest.raises(ValueError, match="lacks .* trained tensors"):
+        evaluate(load_config(_write(other, tmp_path / "b.yaml")), "val", str(tmp_path / "run/checkpoints/last.ckpt"))
+
+
+def test_retrieval_fit_and_test(sets, tmp_path):
+    cfg = retrieval_config(sets, tmp_path / "run")
+    cfg["transfer"] = [{"name": "temporal_transformer", "layers": 1}]
+    record = fit(load_config(_write(cfg, tmp_path / "r.yaml")))
+    assert {"t2v_R@1", "t2v_R@5", "t2v_MdR", "v2t_R@1", "v2t_MnR"} <= set(record["metrics"])
+    tested = evaluate(load_config(tmp_path / "r.yaml"), "test", str(tmp_path / "run/checkpoints/last.ckpt"))
+    assert tested["split"] == "test" and 0 <= tested["metrics"]["t2v_R@1"] <= 100
+
+
+def test_config_errors_name_the_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: {name: recognition\n  oops")
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+: not valid YAML"):
+        load_config(bad)
+    bad.write_text(yaml.safe_dump({"task": {"name": "segmentation"}}))
+    with pytest.raises(ConfigError, match="task.name 'segmentation' is unknown"):
+        load_config(bad)
+    bad.write_text(yaml.safe_dump({"task": {"name": "recognition"}, "transfer": [{"name": "lora", "rank": 4}]}))
+    with pytest.raises(ConfigError, match=r"transfer.0 \(lora\) has no hyper-parameter\(s\) \['rank'\]"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(None, ["task.name=recognition", "trainer.max_epoch=3"])
+    cfg = {"transfer": [{"name": "lora"}]}
+    apply_override(cfg, "transfer.0.r=16")
+    apply_override(cfg, "transfer.1={name: temporal_conv}")
+    assert cfg["transfer"] == [{"name": "lora", "r": 16}, {"name": "temporal_conv"}]
+    assert main(["fit", "--config", str(tmp_path / "missing.yaml")]) == 2
