@@ -45,6 +45,20 @@ def _merge(base: dict, update: dict) -> dict:
     return out
 
 
+def _numeric(value: Any) -> Any:
+    """YAML 1.1 reads ``5e-3`` (no dot) as a string; read it as the number it means."""
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value.lower() for c in ".e") and value.strip() else value
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {k: _numeric(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numeric(v) for v in value]
+    return value
+
+
 def apply_override(cfg: dict, item: str, source: str = "command line") -> None:
     """Set ``a.b.c=value`` (value parsed as YAML) in ``cfg`` in place."""
     key, sep, raw = item.partition("=")
@@ -54,6 +68,7 @@ def apply_override(cfg: dict, item: str, source: str = "command line") -> None:
         value = yaml.safe_load(raw) if raw != "" else None
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: override {item!r}: the value is not valid YAML ({e})") from e
+    value = _numeric(value)
     parts = key.split(".")
     node: Any = cfg
     for depth, part in enumerate(parts[:-1]):
@@ -96,6 +111,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict[str,
             raise ConfigError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from e
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        raw = _numeric(raw)
         cfg = _merge(cfg, raw)
     for item in overrides:
         apply_override(cfg, item)
