@@ -41,6 +41,8 @@ def _config(args):
 
 
 def _summary(record: dict) -> None:
+    if not record:  # a non-zero rank of a distributed run: rank 0 reports
+        return
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in record["metrics"].items())
     p = record["parameters"]
     print(f"{record['command']} {record['task']} ({'+'.join(record['transfer']) or 'frozen backbone'}): {metrics or 'no metrics'}")
@@ -53,8 +55,10 @@ def run_fit(args: argparse.Namespace) -> int:
     from ..engine import fit
 
     cfg = _config(args)
-    _summary(fit(cfg, args.ckpt_path))
-    print(f"run folder: {cfg['out']} (metrics.json, checkpoints/, delta.safetensors)")
+    record = fit(cfg, args.ckpt_path)
+    _summary(record)
+    if record:
+        print(f"run folder: {cfg['out']} (metrics.json, checkpoints/, delta.safetensors)")
     return 0
 
 
@@ -62,8 +66,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..engine import evaluate
 
     cfg = _config(args)
-    _summary(evaluate(cfg, args.split, args.ckpt_path))
-    print(f"wrote {cfg['out']}/metrics.json")
+    record = evaluate(cfg, args.split, args.ckpt_path)
+    _summary(record)
+    if record:
+        print(f"wrote {cfg['out']}/metrics.json")
     return 0
 
 

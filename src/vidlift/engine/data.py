@@ -59,6 +59,7 @@ class TaskDataModule(L.LightningDataModule):
         self.num_workers = int(config["data"]["num_workers"])
         self.seed = int(config["seed"])
         self._datasets: dict[str, Dataset] = {}
+        self.with_val = True  # fit: whether the task has a validation split
 
     def dataset(self, split: str) -> Dataset:
         if split not in self._datasets:
@@ -77,8 +78,8 @@ class TaskDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True, self.batch_size)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False, self.eval_batch_size)
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val", False, self.eval_batch_size) if self.with_val else []
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False, self.eval_batch_size)

@@ -109,7 +109,8 @@ class TransferTaskModule(L.LightningModule):
         metrics = self.task.compute_metrics(outputs, split)
         self.last_metrics[split] = {k: float(v) for k, v in metrics.items()}
         for k, v in metrics.items():
-            self.log(f"{split}/{k}", float(v), prog_bar=k in ("top1", "t2v_R@1"))  # same value on every rank
+            # Every rank computed the same value from the gathered outputs: no reduction needed.
+            self.log(f"{split}/{k}", float(v), prog_bar=k in ("top1", "t2v_R@1"), rank_zero_only=True)
 
     def on_validation_epoch_start(self) -> None:
         self._eval_start_epoch()

@@ -105,11 +105,14 @@ def fit(config: dict[str, Any], ckpt_path: str | None = None, callbacks: list[An
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", auto_insert_metric_name=False,
                                  save_last=True, save_top_k=-1, every_n_epochs=1)
     trainer = _trainer(config, out, train=True, callbacks=[checkpoint, *callbacks])
-    has_val = _has_split(module, "val")
-    trainer.fit(module, train_dataloaders=data.train_dataloader(),
-                val_dataloaders=data.val_dataloader() if has_val else None, ckpt_path=ckpt_path)
+    data.with_val = _has_split(module, "val")
+    # The data module, not loaders: under DDP each process builds its loaders after the
+    # trainer knows its rank (EpochSampler splits the clips).
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    if not trainer.is_global_zero:
+        return {}
     save_delta(module.model, out / "delta.safetensors")
-    return _write_metrics(module, out, "fit", "val" if has_val else None, ckpt_path)
+    return _write_metrics(module, out, "fit", "val" if data.with_val else None, ckpt_path)
 
 
 def _has_split(module: TransferTaskModule, split: str) -> bool:
@@ -124,8 +127,9 @@ def evaluate(config: dict[str, Any], split: str, ckpt_path: str | None = None) -
     if ckpt_path:
         _load_weights(module, ckpt_path)
     trainer = _trainer(config, out, train=False)
-    loader = data.val_dataloader() if split == "val" else data.test_dataloader()
-    (trainer.validate if split == "val" else trainer.test)(module, dataloaders=loader)
+    (trainer.validate if split == "val" else trainer.test)(module, datamodule=data)
+    if not trainer.is_global_zero:
+        return {}
     return _write_metrics(module, out, "validate" if split == "val" else "test", split, ckpt_path)
 
 
@@ -135,8 +139,10 @@ def predict(config: dict[str, Any], ckpt_path: str | None = None, output: str | 
     if ckpt_path:
         _load_weights(module, ckpt_path)
     trainer = _trainer(config, out, train=False)
-    batches = trainer.predict(module, dataloaders=data.predict_dataloader())
+    batches = trainer.predict(module, datamodule=data)
     path = Path(output) if output else out / "predictions.jsonl"
+    if trainer.world_size > 1:
+        raise ValueError("vidlift predict runs on one device (trainer.devices=1): each rank would hold only its share")
     with open(path, "w") as f:
         for records in batches or []:
             for r in records:
