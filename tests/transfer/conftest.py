@@ -50,3 +50,18 @@ def backbone(request):
 def clips(batch: int = 2, frames: int = 4, size: int = 32, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(batch, frames, 3, size, size, generator=g)
+
+
+def perturb(model, std: float = 0.1, seed: int = 1) -> None:
+    """Move zero-initialised modules off zero (as if trained), so they act and get gradients."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, p in model.trainable_parameters():
+            p.add_(std * torch.randn(p.shape, generator=g))
+
+
+def frames(model, video: torch.Tensor) -> torch.Tensor:
+    """Per-frame embeddings (B, T, E) of ``video`` in eval mode, without autograd."""
+    model.eval()
+    with torch.no_grad():
+        return model.video_features(video).frames

@@ -13,7 +13,7 @@ from vidlift.backbones.layers import BlockContext
 from vidlift.transfer import MeanPool, TransferCompositionError, TransferModel, VideoFeatures
 from vidlift.transfer.adapted.extra_models import DividedSpaceTime, MultiFrameIntegration, XCLIP
 
-from .conftest import ARCHS, clips, tiny_backbone
+from .conftest import ARCHS, clips, frames, perturb, tiny_backbone
 
 FRAMES = 4
 
@@ -37,20 +37,6 @@ STRATEGIES = {
 def build(key: str, arch: str, num_frames: int = FRAMES) -> TransferModel:
     torch.manual_seed(0)
     return TransferModel(tiny_backbone(arch), [STRATEGIES[key][0]()], num_frames=num_frames)
-
-
-def perturb(model: TransferModel, std: float = 0.1) -> None:
-    """Move zero-initialised modules off zero (as if trained), so they act and get gradients."""
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for _, p in model.trainable_parameters():
-            p.add_(std * torch.randn(p.shape, generator=g))
-
-
-def frames(model: TransferModel, video: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        return model.video_features(video).frames
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from vidlift.transfer import STRATEGIES, DeltaMismatchError, TransferModel, export_model, load_delta, load_exported, save_delta
 
-from .conftest import ARCHS, clips, tiny_backbone
+from .conftest import ARCHS, clips, perturb, tiny_backbone
 
 CLASSES = ["red circle", "blue star", "green square"]
 FRAMES = 4
@@ -34,14 +34,6 @@ def _loss(model: TransferModel, video: torch.Tensor) -> torch.Tensor:
     return loss + sum(model.auxiliary_losses(out).values())
 
 
-def _perturb_trainable(model: TransferModel) -> None:
-    """Move zero-initialised modules off zero, so that every trainable tensor sees a gradient."""
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for _, p in model.trainable_parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=g))
-
-
 def _outputs(model: TransferModel, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     model.eval()
     with torch.no_grad():
@@ -56,7 +48,7 @@ def test_declared_parameters_train_and_nothing_else(name, arch):
     assert report.trainable > 0 or name == "mean_pool"
     # The report's insertions account for every trainable parameter, once.
     assert sum(i.parameters for i in report.insertions) == report.trainable
-    _perturb_trainable(model)
+    perturb(model, std=0.05)
     model.train()
     frozen_before = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     loss = _loss(model, clips(2, FRAMES))
@@ -80,7 +72,7 @@ def test_declared_parameters_train_and_nothing_else(name, arch):
 @pytest.mark.parametrize("name,arch", CASES)
 def test_delta_roundtrip_and_export(name, arch, tmp_path):
     model = _build(name, arch)
-    _perturb_trainable(model)  # as if trained
+    perturb(model, std=0.05)  # as if trained
     video = clips(2, FRAMES, seed=3)
     emb, logits = _outputs(model, video)
 
