@@ -152,3 +152,26 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     apply_override(cfg, "transfer.1={name: temporal_conv}")
     assert cfg["transfer"] == [{"name": "lora", "r": 16}, {"name": "temporal_conv"}]
     assert main(["fit", "--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_precision_clipping_accumulation_and_the_lr_schedule(sets, tmp_path):
+    cfg = recognition_config(sets, tmp_path / "run", head="linear")
+    cfg["transfer"] = [{"name": "temporal_conv"}]
+    cfg["optim"].update(lr=1e-2, warmup_steps=2, min_lr_ratio=0.1)
+    cfg["data"]["batch_size"] = 2
+    cfg["trainer"].update(limit_train_batches=12, accumulate_grad_batches=2, gradient_clip_val=0.5,
+                          precision="bf16-mixed", log_every_n_steps=1)
+    record = fit(load_config(_write(cfg, tmp_path / "r.yaml")))
+    ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 6  # 12 batches, 2 per optimiser step
+    assert record["config"]["trainer"]["precision"] == "bf16-mixed" and "top1" in record["metrics"]
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "run/csv/metrics.csv")))
+    lrs = [float(r["train/lr"]) for r in rows if r.get("train/lr")]
+    # The lr logged at each batch: linear warm-up over 2 optimiser steps, then cosine from 1e-2
+    # down to min_lr_ratio × 1e-2, reached after the last of the 6 steps.
+    steps = sorted(set(lrs), key=lrs.index)
+    assert steps[0] == pytest.approx(5e-3) and steps[1] == pytest.approx(1e-2)
+    assert all(a > b for a, b in zip(steps[1:], steps[2:]))
+    assert min(steps) > 1e-3

@@ -73,6 +73,7 @@ class TransferTaskModule(L.LightningModule):
         out = self.task.training_step(self.model, batch)
         self._train_clips += len(batch["index"])
         self.log("train/loss", out.loss, prog_bar=True, batch_size=len(batch["index"]))
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=len(batch["index"]))
         for k, v in out.logs.items():
             self.log(f"train/{k}", v, batch_size=len(batch["index"]))
         return out.loss
