@@ -22,11 +22,11 @@ def test_demo_reports_both_label_sets_and_reuses_the_benchmark(tmp_path, capsys)
             "--num-videos", "56", "--workers", "0", "--no-progress"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "zero-shot" in printed and "linear probe (mean-pooled)" in printed
+    assert "zero-shot" in printed and "linear probe (mean-pooled)" in printed and "temporal transformer" in printed
     result = json.loads((tmp_path / "out" / "results.json").read_text())
     assert result["chance"] == {"appearance": 1 / 64, "motion": 1 / 14}
     assert result["num_train"] + result["num_test"] <= 56
-    for method in ("zero-shot", "linear probe (mean-pooled)"):
+    for method in ("zero-shot", "linear probe (mean-pooled)", "temporal transformer"):
         assert set(result["accuracy"][method]) == set(LABEL_SETS)
         assert all(0.0 <= v <= 1.0 for v in result["accuracy"][method].values())
     assert (tmp_path / "out" / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -7,11 +7,13 @@ the same videos — ``appearance`` (colour + shape, visible in any frame) and ``
 time-reversed twin made of the same frames) —
 
 - zero-shot accuracy (prompt-ensembled class names vs mean frame embedding);
-- linear-probe accuracy on frozen mean-pooled frame embeddings.
+- linear-probe accuracy on frozen mean-pooled frame embeddings;
+- a first transfer paradigm: post-network tuning, a temporal transformer (CLIP4Clip's
+  seqTransf) with a linear classifier, trained on the same frozen frame embeddings.
 
-Appearance should be easy for both; motion should sit near chance for both, since mean
-pooling cannot tell a clip from its reversal. That gap is what video transfer must close; the
-transfer paradigms add rows to this table as they land.
+Appearance should be easy for all; motion sits near chance for the first two, since mean
+pooling cannot tell a clip from its reversal, and rises with a module that sees frame order.
+The other paradigms are compared in ``benchmarks/paradigms.py`` (docs/engine.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..backbones import load_backbone
 from ..data.datasets import read_kinetics
@@ -91,7 +94,7 @@ def run_demo(out: str | Path = "demo_out", backbone: str = "tiny", num_videos: i
     t_features = time.perf_counter() - t0
 
     result = DemoResult(bb.meta.spec, bb.meta.identity, len(splits["motion"]["train"]), len(splits["motion"]["test"]))
-    result.accuracy = {"zero-shot": {}, "linear probe (mean-pooled)": {}}
+    result.accuracy = {"zero-shot": {}, "linear probe (mean-pooled)": {}, TEMPORAL: {}}
     for name in LABEL_SETS:
         train, test = splits[name]["train"], splits[name]["test"]
         x_train = torch.stack([embeds[r.video_id] for r in train])  # (N, T, E)
@@ -103,11 +106,52 @@ def run_demo(out: str | Path = "demo_out", backbone: str = "tiny", num_videos: i
         result.accuracy["zero-shot"][name] = top1_accuracy(zs, y_test)
         probe = fit_linear_probe(x_train.mean(1), y_train, len(train.classes), seed=seed)
         result.accuracy["linear probe (mean-pooled)"][name] = top1_accuracy(probe.predict(x_test.mean(1)), y_test)
+        predict = fit_temporal_head(backbone, x_train, y_train, len(train.classes), seed=seed)
+        result.accuracy[TEMPORAL][name] = top1_accuracy(predict(x_test), y_test)
         result.chance[name] = 1.0 / len(train.classes)
     result.seconds = {"synth": round(t_synth, 1), "features": round(t_features, 1)}
     (out / "results.json").write_text(json.dumps(result.__dict__, indent=2))
     plot_results(result, out / "results.png")
     return result
+
+
+TEMPORAL = "temporal transformer"
+
+
+def fit_temporal_head(backbone: str, x_train: torch.Tensor, y_train: torch.Tensor, num_classes: int,
+                      seed: int = 0, epochs: int = 30, lr: float = 5e-3, batch_size: int = 64):
+    """Post-network tuning on frozen frame embeddings x (N, T, E): the ``temporal_transformer``
+    strategy (2 layers) and a linear classifier, trained with AdamW from the cached features
+    (the backbone is not run again). Returns ``predict(x) -> labels``."""
+    from ..transfer import TransferModel, get_strategy
+
+    torch.manual_seed(seed)
+    model = TransferModel(load_backbone(backbone), [get_strategy("temporal_transformer", layers=2)],
+                          num_frames=x_train.shape[1])
+    classifier = torch.nn.Linear(model.embed_dim, num_classes)
+    params = [p for _, p in model.trainable_parameters()] + list(classifier.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * -(-len(x_train) // batch_size))
+    g = torch.Generator().manual_seed(seed)
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        return classifier(model.encode_video_from_features(model.features_from_cache({"frames": x})).embedding)
+
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x_train), generator=g).split(batch_size):
+            loss = F.cross_entropy(logits(x_train[idx]), y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return logits(x).argmax(-1)
+
+    return predict
 
 
 def format_table(result: DemoResult) -> str:
