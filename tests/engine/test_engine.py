@@ -76,7 +76,7 @@ def test_fit_writes_checkpoints_delta_and_metrics(sets, tmp_path):
     assert record["gflops_per_clip"] > 0 and record["peak_memory_mib"] > 0
     assert record["clips_per_second"]["train_clips_per_second"] > 0
     assert {"epoch0.ckpt", "epoch1.ckpt", "last.ckpt"} <= {p.name for p in (run / "checkpoints").iterdir()}
-    assert (run / "delta.safetensors").is_file() and (run / "csv" / "metrics.csv").is_file()
+    assert (run / "delta.safetensors").is_file() and (run / "csv" / "version_0" / "metrics.csv").is_file()
     assert any((run / "tensorboard").iterdir())
     # Checkpoints hold what trains, not the frozen backbone.
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -98,6 +98,9 @@ def test_resume_after_first_epoch_matches_uninterrupted(sets, tmp_path):
     assert torch.load(tmp_path / "part/checkpoints/last.ckpt", weights_only=True)["epoch"] == 0
     resumed = fit(load_config(tmp_path / "b.yaml"), ckpt_path="last")
     assert resumed["metrics"] == full["metrics"]
+    # The log of the first epoch survives the resume (a new version folder per fit).
+    first_log = (tmp_path / "part/csv/version_0/metrics.csv").read_text()
+    assert "val/top1" in first_log and (tmp_path / "part/csv/version_1/metrics.csv").is_file()
     a = torch.load(tmp_path / "full/checkpoints/last.ckpt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "part/checkpoints/last.ckpt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -123,6 +126,9 @@ def test_checkpoint_of_another_config_is_refused(sets, tmp_path):
     other = dict(cfg, transfer=[{"name": "temporal_transformer", "layers": 1}])
     with pytest.raises(ValueError, match="lacks .* trained tensors"):
         evaluate(load_config(_write(other, tmp_path / "b.yaml")), "val", str(tmp_path / "run/checkpoints/last.ckpt"))
+    bigger = dict(cfg, transfer=[])  # the checkpoint's temporal_conv would be silently dropped
+    with pytest.raises(ValueError, match="would ignore"):
+        evaluate(load_config(_write(bigger, tmp_path / "c.yaml")), "val", str(tmp_path / "run/checkpoints/last.ckpt"))
 
 
 def test_retrieval_fit_and_test(sets, tmp_path):
@@ -167,7 +173,7 @@ def test_precision_clipping_accumulation_and_the_lr_schedule(sets, tmp_path):
     assert record["config"]["trainer"]["precision"] == "bf16-mixed" and "top1" in record["metrics"]
     import csv
 
-    rows = list(csv.DictReader(open(tmp_path / "run/csv/metrics.csv")))
+    rows = list(csv.DictReader(open(tmp_path / "run/csv/version_0/metrics.csv")))
     lrs = [float(r["train/lr"]) for r in rows if r.get("train/lr")]
     # The lr logged at each batch: linear warm-up over 2 optimiser steps, then cosine from 1e-2
     # down to min_lr_ratio × 1e-2, reached after the last of the 6 steps.
@@ -175,3 +181,17 @@ def test_precision_clipping_accumulation_and_the_lr_schedule(sets, tmp_path):
     assert steps[0] == pytest.approx(5e-3) and steps[1] == pytest.approx(1e-2)
     assert all(a > b for a, b in zip(steps[1:], steps[2:]))
     assert min(steps) > 1e-3
+
+
+def test_gflops_per_clip_counts_every_matmul_and_attention():
+    from vidlift.engine.cost import gflops_per_clip
+    from vidlift.transfer import TransferModel
+
+    from ..transfer.conftest import tiny_backbone
+
+    # tiny-clip, 32 px, patch 8: 16 patches + class token = 17 tokens of width 64, 2 blocks.
+    # Multiply-adds count 2 FLOPs. Per frame: patch embedding 16·192·64·2; per block q, k, v, out
+    # 4·17·64·64·2, attention scores and values 2·17·17·64·2, MLP 2·17·64·256·2; projection 64·32·2.
+    per_frame = 16 * 192 * 64 * 2 + 2 * (4 * 17 * 64 * 64 * 2 + 2 * 17 * 17 * 64 * 2 + 2 * 17 * 64 * 256 * 2) + 64 * 32 * 2
+    model = TransferModel(tiny_backbone(), [], num_frames=4)
+    assert gflops_per_clip(model, 4, 32) == pytest.approx(4 * per_frame / 1e9, rel=1e-9)

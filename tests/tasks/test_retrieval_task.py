@@ -82,7 +82,7 @@ def test_msrvtt_1ka_format(synth):
     assert len(task.dataset("train", tf)) == 10
     with pytest.raises(ValueError):
         RetrievalTask({"format": "lsmdc"})
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="no .train. entry"):
         RetrievalTask({"format": "msrvtt", "test": "x.json"}).read_split("train")
 
 

@@ -154,9 +154,13 @@ def validate(cfg: dict[str, Any], source: str) -> None:
     cfg["transfer"] = transfer
     if not isinstance(cfg["backbone"], str):
         raise ConfigError(f"{source}: backbone must be a spec string such as tiny or hf:<dir>")
-    for key in ("lr", "weight_decay"):
-        if not isinstance(cfg["optim"][key], (int, float)) or cfg["optim"][key] < 0:
-            raise ConfigError(f"{source}: optim.{key} must be a non-negative number, got {cfg['optim'][key]!r}")
+    o = cfg["optim"]
+    for key in ("lr", "weight_decay", "eps", "warmup_steps", "min_lr_ratio"):
+        if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or o[key] < 0:
+            raise ConfigError(f"{source}: optim.{key} must be a non-negative number, got {o[key]!r}")
+    betas = o["betas"]
+    if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+        raise ConfigError(f"{source}: optim.betas must be two numbers in [0, 1), e.g. [0.9, 0.999], got {betas!r}")
 
 
 def dump_config(cfg: dict[str, Any]) -> str:

@@ -36,7 +36,9 @@ class TransferTaskModule(L.LightningModule):
         self.config = config
         self.strict_loading = False  # checkpoints leave out the frozen backbone
         backbone = load_backbone(config["backbone"])
-        self.task = build_task(config["task"])
+        # The run's seed also drives the task (head init, frame / crop / caption choices)
+        # unless the task section sets its own.
+        self.task = build_task({"seed": config["seed"], **config["task"]})
         strategies = [get_strategy(t["name"], **{k: v for k, v in t.items() if k != "name"}) for t in config["transfer"]]
         self.model = TransferModel(backbone, strategies, num_frames=self.task.frames)
         self.task.setup(self.model)
@@ -95,16 +97,18 @@ class TransferTaskModule(L.LightningModule):
         self._eval_clips, self._eval_start = 0, time.perf_counter()
 
     def _eval_end(self, split: str) -> None:
-        if not self._outputs:
-            return
         outputs = {k: torch.cat(v) for k, v in self._outputs.items()}
         self._outputs.clear()
         if self.trainer.world_size > 1:
             # Metrics such as retrieval ranks need the whole split: gather every rank's outputs
-            # (each clip is evaluated on exactly one rank; see EpochSampler).
+            # (each clip is evaluated on exactly one rank; see EpochSampler). Every rank takes
+            # part, also one that evaluated nothing, or the others would wait for it forever.
             gathered: list[Any] = [None] * self.trainer.world_size
             torch.distributed.all_gather_object(gathered, outputs)
-            outputs = {k: torch.cat([g[k] for g in gathered]) for k in outputs}
+            keys = {k for g in gathered for k in g}
+            outputs = {k: torch.cat([g[k] for g in gathered if k in g]) for k in keys}
+        if not outputs:
+            return
         seconds = time.perf_counter() - self._eval_start
         self.throughput[f"{split}_clips_per_second"] = round(self._eval_clips / max(seconds, 1e-9), 3)
         metrics = self.task.compute_metrics(outputs, split)
@@ -180,10 +184,15 @@ def check_checkpoint(module: TransferTaskModule, checkpoint: dict[str, Any], sou
         raise CheckpointMismatchError(
             f"{source} was trained on backbone {info.get('backbone')} (weights {want[:16]}), but the config "
             f"loads {module.model.meta.spec} (weights {module.model.meta.weights_sha256[:16]})")
-    missing = module.trainable_state_keys() - set(checkpoint.get("state_dict", {}))
+    want = module.trainable_state_keys()
+    have = set(checkpoint.get("state_dict", {}))
+    missing, extra = want - have, have - want
     if missing:
         raise CheckpointMismatchError(f"{source} lacks {len(missing)} trained tensors of this config, e.g. "
                                       f"{sorted(missing)[:3]}: was it made with other transfer strategies or task head?")
+    if extra:
+        raise CheckpointMismatchError(f"{source} holds {len(extra)} trained tensors this config would ignore, e.g. "
+                                      f"{sorted(extra)[:3]}: was it made with other transfer strategies or task head?")
 
 
 __all__ = ["TransferTaskModule", "CheckpointMismatchError", "check_checkpoint"]

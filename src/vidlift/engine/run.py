@@ -36,7 +36,9 @@ from .module import TransferTaskModule, check_checkpoint
 def _trainer(config: dict[str, Any], out: Path, train: bool, callbacks=()) -> L.Trainer:
     t = dict(config["trainer"])
     limits = {k: t.pop(k) for k in ("limit_train_batches", "limit_val_batches", "limit_test_batches")}
-    loggers = [CSVLogger(out, name="csv", version=""), TensorBoardLogger(out, name="tensorboard", version="")] if train else False
+    # A new version folder per fit (csv/version_0, version_1 after a resume, ...): a resumed run
+    # must not overwrite the log of the epochs before the interruption.
+    loggers = [CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tensorboard")] if train else False
     return L.Trainer(
         **{k: v for k, v in t.items() if k not in ("max_epochs", "max_steps")},
         max_epochs=t["max_epochs"], max_steps=t["max_steps"],
@@ -95,6 +97,8 @@ def fit(config: dict[str, Any], ckpt_path: str | None = None, callbacks: list[An
     """Train; validate every ``check_val_every_n_epoch``; resume from ``ckpt_path`` ("last" =
     the run folder's last.ckpt). Writes checkpoints, the trained delta and metrics.json
     (the last validation's metrics). ``callbacks``: extra Lightning callbacks."""
+    if config["task"].get("head") == "zero_shot":
+        raise ValueError("the zero_shot head trains nothing: evaluate it with `vidlift validate` or `vidlift test`")
     module, data, out = _build(config)
     (out / "config.yaml").write_text(dump_config(config))
     ckpt_dir = out / "checkpoints"

@@ -180,6 +180,14 @@ class RecognitionTask(Task):
             classes = self._path("classes") if d.get("classes") is not None else None
             if classes is None and key != "train" and d.get("train") is not None:
                 classes = self.records("train").classes
+            elif classes is None and key != "train":
+                # No class list and no training split (zero-shot evaluation): every split must
+                # index the same classes, so take the sorted union of all configured splits.
+                names: set[str] = set()
+                for other in ("val", "test", "predict"):
+                    if d.get(other) is not None:
+                        names |= set(read_kinetics(self._path(other), None, max_missing_ratio=1.0).classes)
+                classes = tuple(sorted(names))
             rec = read_kinetics(self._path(key), root, classes=classes, max_missing_ratio=ratio)
         elif fmt == "ssv2":
             from ...data.datasets import read_ssv2
@@ -302,7 +310,7 @@ class RecognitionTask(Task):
     def training_step(self, model: Any, batch: dict[str, Any]) -> StepOutput:
         head = self._head()
         if not head.trains:
-            raise RuntimeError("recognition: the zero_shot head trains nothing; evaluate it with `vidlift validate` "
+            raise ValueError("recognition: the zero_shot head trains nothing; evaluate it with `vidlift validate` "
                                "or `vidlift test` (or pick head similarity, text_init or linear to train)")
         head.reset_cache()
         video, labels = batch["video"], batch["label"]

@@ -204,7 +204,7 @@ class RetrievalTask(Task):
         cfg, fmt = self.dataset_config, self.dataset_config["format"]
         key = "test" if split == "predict" and "predict" not in cfg else split
         if cfg.get(key) is None:
-            raise KeyError(f"the retrieval dataset config has no {key!r} entry (annotation file of that split)")
+            raise ValueError(f"retrieval: the dataset config has no {key!r} entry (annotation file of that split)")
         root = cfg.get("video_root")
         root = self._path(root) if root is not None else None
         opts = {"max_missing_ratio": cfg.get("max_missing_ratio", DEFAULT_MAX_MISSING_RATIO)}
