@@ -112,6 +112,9 @@ def test_test_and_predict_read_the_checkpoint(sets, tmp_path):
     ckpt = tmp_path / "run/checkpoints/last.ckpt"
     tested = evaluate(load_config(tmp_path / "r.yaml"), "val", str(ckpt))
     assert tested["metrics"] == fitted["metrics"]  # the same head, restored
+    multi = evaluate(load_config(tmp_path / "r.yaml", ["task.test_clips=2", "task.test_crops=3"]), "test", str(ckpt))
+    assert multi["views"] == 6 and multi["gflops_per_clip_all_views"] == pytest.approx(6 * multi["gflops_per_clip"], rel=1e-3)
+    assert multi["metrics"]["num_clips"] > 0
     untrained = evaluate(load_config(tmp_path / "r.yaml"), "val")
     assert untrained["metrics"] != fitted["metrics"]
     assert main(["predict", "--config", str(tmp_path / "r.yaml"), "--ckpt_path", str(ckpt)]) == 0

@@ -203,7 +203,7 @@ def test_zero_shot_evaluates_but_does_not_train(synth):
     assert out["scores"].shape == (14, 14) and torch.equal(out["labels"], batch["label"])
     torch.testing.assert_close(out["scores"].sum(1), torch.ones(14))
     m = task.compute_metrics(out, "test")
-    assert set(m) == {"top1", "top5", "mean_class_accuracy", "loss"}
+    assert set(m) == {"top1", "top5", "mean_class_accuracy", "loss", "num_clips"}
     assert {k: m[k] for k in ("top1", "top5", "mean_class_accuracy")} == classification_metrics(out["scores"], out["labels"])
     assert all(0.0 <= m[k] <= 1.0 for k in ("top1", "top5", "mean_class_accuracy")) and m["loss"] > 0
 

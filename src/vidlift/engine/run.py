@@ -68,13 +68,18 @@ def _write_metrics(module: TransferTaskModule, out: Path, command: str, split: s
                    ckpt_path: str | None) -> dict[str, Any]:
     cfg = module.config
     size = module.model.preprocess.size
+    gflops = round(gflops_per_clip(module.model, module.task.frames, size), 4)
+    views_of = getattr(module.task, "views", None)
+    views = int(views_of(split)) if callable(views_of) and split else 1
     record = {
         "command": command,
         "split": split,
         "metrics": module.last_metrics.get(split, {}) if split else {},
         "all_metrics": module.last_metrics,
         "parameters": module.parameter_counts(),
-        "gflops_per_clip": round(gflops_per_clip(module.model, module.task.frames, size), 4),
+        "gflops_per_clip": gflops,
+        "views": views,  # views per clip on the evaluated split (multi-view testing)
+        "gflops_per_clip_all_views": round(gflops * views, 4),
         "frames": module.task.frames,
         **peak_memory(),
         "clips_per_second": module.throughput,

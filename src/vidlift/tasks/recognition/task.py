@@ -357,6 +357,8 @@ class RecognitionTask(Task):
         scores, labels = outputs["scores"].float(), outputs["labels"].long()
         metrics = classification_metrics(scores, labels)
         metrics["loss"] = negative_log_likelihood(scores, labels)
+        # Clips that did not decode are left out (and logged): the count says how many remain.
+        metrics["num_clips"] = int(labels.numel())
         return metrics
 
     def predict_step(self, model: Any, batch: dict[str, Any]) -> list[dict[str, Any]]:
@@ -372,6 +374,10 @@ class RecognitionTask(Task):
         batch = super().example_batch(transform, num_frames)
         batch.update(label=torch.zeros(1, dtype=torch.long), video_id=["example"])
         return batch
+
+    def views(self, split: str) -> int:
+        """Views per clip evaluated on ``split`` (clips × crops on test, 1 elsewhere)."""
+        return self.test_clips * self.test_crops if split == "test" else 1
 
     def extra_repr(self) -> str:
         return (f"format={self.data['format']}, head={self.head_name}, frames={self.frames}, "
