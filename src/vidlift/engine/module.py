@@ -20,7 +20,7 @@ import torch
 from ..backbones import load_backbone
 from ..tasks.registry import build_task
 from ..transfer import TransferModel, get_strategy
-from ..transfer.delta import delta_state_dict
+from ..transfer.delta import delta_keys
 
 
 class CheckpointMismatchError(ValueError):
@@ -51,7 +51,7 @@ class TransferTaskModule(L.LightningModule):
 
     # -- what trains ----------------------------------------------------------------------
     def trainable_state_keys(self) -> set[str]:
-        keys = {f"model.{k}" for k in delta_state_dict(self.model)}
+        keys = {f"model.{k}" for k in delta_keys(self.model)}
         keys |= {f"task.{k}" for k in self.task.state_dict()}
         return keys
 

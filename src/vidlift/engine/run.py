@@ -26,6 +26,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from .. import __version__
+from ..atomic import atomic_write
 from ..transfer.delta import save_delta
 from .config import dump_config
 from .cost import gflops_per_clip, peak_memory
@@ -92,9 +93,7 @@ def _write_metrics(module: TransferTaskModule, out: Path, command: str, split: s
                      "python": platform.python_version()},
         "config": cfg,
     }
-    tmp = out / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    os.replace(tmp, out / "metrics.json")
+    atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str)))
     return record
 
 

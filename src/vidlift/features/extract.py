@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..atomic import atomic_write
 from ..backbones.factory import Backbone
 from ..data.sources import VideoItem
 from ..data.video import FrameSampler
@@ -52,16 +53,6 @@ class ExtractSummary:
     @property
     def frames_per_second(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def _atomic_write_bytes(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # What must match for a folder's features to be comparable; the spec string may differ (a moved
@@ -98,7 +89,7 @@ def _check_header(out: Path, header: dict[str, Any]) -> None:
             )
     else:
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(path, lambda p: p.write_text(json.dumps(header, indent=2)))
+        atomic_write(path, lambda p: p.write_text(json.dumps(header, indent=2)))
 
 
 def read_manifest(out: Path) -> dict[str, dict[str, Any]]:
@@ -138,7 +129,7 @@ def _write_result(out: Path, r: ClipResult, dtype: torch.dtype) -> dict[str, Any
     rel = Path("features") / f"{r.item.video_id}.safetensors"
     dest = out / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(dest, lambda p: save_file({k: v.contiguous() for k, v in tensors.items()}, str(p)))
+    atomic_write(dest, lambda p: save_file({k: v.contiguous() for k, v in tensors.items()}, str(p)))
     return {
         "video_id": r.item.video_id, "status": "ok", "path": str(r.item.path), "file": rel.as_posix(),
         "shapes": {k: list(v.shape) for k, v in tensors.items()},

@@ -16,8 +16,6 @@ transformers), and the remaining modules with their strategies (``transfer.safet
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ..atomic import atomic_write
 from ..backbones import Backbone, load_backbone, save_backbone
 from .base import TransferModel
 
@@ -59,23 +58,22 @@ def _build_strategies(records: list[dict[str, Any]], source: str) -> list:
     return out
 
 
+def delta_keys(model: TransferModel) -> set[str]:
+    """Names in ``model.state_dict()`` of what a delta holds: trainable parameters and the
+    buffers of added modules."""
+    keys = {n for n, _ in model.trainable_parameters()}
+    keys |= {n for n, _ in model.named_buffers() if ".hooks." in n or n.startswith(("heads.", "roles."))}
+    return keys & model.state_dict().keys()  # non-persistent buffers are rebuilt, not saved
+
+
 def delta_state_dict(model: TransferModel) -> dict[str, torch.Tensor]:
     """Trainable parameters + buffers of added modules, name -> contiguous CPU tensor."""
-    trainable = {n for n, _ in model.trainable_parameters()}
-    added_buffers = {n for n, _ in model.named_buffers() if ".hooks." in n or n.startswith(("heads.", "roles."))}
-    return {n: t.detach().cpu().contiguous() for n, t in model.state_dict().items() if n in trainable or n in added_buffers}
+    keys = delta_keys(model)
+    return {n: t.detach().cpu().contiguous() for n, t in model.state_dict().items() if n in keys}
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def backbone_identity(model: TransferModel) -> dict[str, Any]:
@@ -132,7 +130,7 @@ def load_delta(path: str | Path, backbone: Backbone | str) -> TransferModel:
             f"{path} was trained on backbone {want['identity']} ({want['spec']}), "
             f"not on {backbone.meta.identity} ({backbone.meta.spec}); load the backbone it was trained on")
     model = TransferModel(backbone, _build_strategies(meta["strategies"], str(path)), num_frames=meta["num_frames"])
-    _load_tensors(model, path, delta_state_dict(model).keys())
+    _load_tensors(model, path, delta_keys(model))
     return model
 
 
@@ -191,5 +189,5 @@ def load_exported(directory: str | Path) -> TransferModel:
     return model
 
 
-__all__ = ["save_delta", "load_delta", "read_delta_metadata", "delta_state_dict", "export_model", "load_exported",
+__all__ = ["save_delta", "load_delta", "read_delta_metadata", "delta_keys", "delta_state_dict", "export_model", "load_exported",
            "DeltaMismatchError"]
