@@ -27,7 +27,7 @@ from vidlift.backbones import load_backbone
 from vidlift.data.datasets import read_kinetics
 from vidlift.data.sources import VideoItem
 from vidlift.data.video import SegmentSampler
-from vidlift.embedded.synth import generate
+from vidlift.synthetic.synth import generate
 from vidlift.features.cache import FeatureCache
 from vidlift.features.runner import ClipDataset
 from vidlift.transfer import TransferModel, get_strategy

@@ -2,8 +2,8 @@
 and cost from the engine's metrics.json (vidlift fit, then vidlift test with the last
 checkpoint), one row per paradigm.
 
-    vidlift synth --task recognition --out data/embedded/recognition --num-videos 2000
-    vidlift synth --task retrieval --out data/embedded/retrieval --num-videos 1000
+    vidlift synth --task recognition --out data/synthetic/recognition --num-videos 2000
+    vidlift synth --task retrieval --out data/synthetic/retrieval --num-videos 1000
     python benchmarks/paradigms.py                        # every paradigm, both tasks
     python benchmarks/paradigms.py --only lora aim --epochs 2
 
@@ -78,11 +78,11 @@ def main() -> None:
             continue
         slug = "".join(c if c.isalnum() else "_" for c in label.lower()).strip("_")
         if "recognition" in args.tasks:
-            rec = run_one("configs/embedded/recognition_motion.yaml", root / "recognition" / slug, transfer,
+            rec = run_one("configs/synthetic/recognition_motion.yaml", root / "recognition" / slug, transfer,
                           [*common, f"task.head={head}", *extra], train=head != "zero_shot")
             results.setdefault(label, {})["recognition"] = rec
         if "retrieval" in args.tasks and label in RETRIEVAL:
-            ret = run_one("configs/embedded/retrieval.yaml", root / "retrieval" / slug, RETRIEVAL[label],
+            ret = run_one("configs/synthetic/retrieval.yaml", root / "retrieval" / slug, RETRIEVAL[label],
                           [*common, *extra], train=label != "zero-shot")
             results.setdefault(label, {})["retrieval"] = ret
         root.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from vidlift.cli import main
-from vidlift.embedded.synth import generate
+from vidlift.synthetic.synth import generate
 from vidlift.engine import ConfigError, evaluate, fit, load_config
 from vidlift.engine.config import apply_override
 

@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from vidlift.data.transforms import VideoTransform  # noqa: E402
 from vidlift.data.video import SegmentSampler, read_video  # noqa: E402
-from vidlift.embedded.synth import generate  # noqa: E402
+from vidlift.synthetic.synth import generate  # noqa: E402
 from vidlift.tasks.base import collate_clips  # noqa: E402
 from vidlift.tasks.recognition.few_shot import sample_few_shot  # noqa: E402
 from vidlift.tasks.recognition.metrics import classification_metrics  # noqa: E402

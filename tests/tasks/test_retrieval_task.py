@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidlift.embedded.synth import generate
+from vidlift.synthetic.synth import generate
 from vidlift.tasks.base import collate_clips
 from vidlift.tasks.retrieval import RetrievalTask, XPoolHead, symmetric_infonce, truncate_tokens
 from vidlift.transfer import TransferModel, get_strategy

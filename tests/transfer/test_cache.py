@@ -13,7 +13,7 @@ from torch import nn
 
 from vidlift.data.sources import list_videos
 from vidlift.data.video import SegmentSampler
-from vidlift.embedded.synth import generate
+from vidlift.synthetic.synth import generate
 from vidlift.features.cache import FeatureCache
 from vidlift.features.runner import ClipDataset
 from vidlift.transfer import Strategy, TransferModel

@@ -179,7 +179,7 @@ ARCHS: dict[str, Any] = {
     "SigLIP-B-16-224": _siglip_b16_224,
     "tiny-clip": lambda: _tiny(siglip=False),
     "tiny-siglip": lambda: _tiny(siglip=True),
-    # The project's shipped `tiny` ILFM (vidlift.embedded.pretrain, docs/tiny_ilfm.md).
+    # The project's shipped `tiny` ILFM (vidlift.synthetic.pretrain, docs/tiny_ilfm.md).
     "tiny-ilfm": lambda: CLIPConfig(
         embed_dim=64,
         vision=VisionConfig(image_size=64, patch_size=8, width=64, layers=4, heads=4, act="gelu"),

@@ -13,7 +13,7 @@ Spec strings
 ``random:<arch>[:<seed>]``
     Random initialisation of a named architecture (benchmarks, parameter counts, tests).
 ``tiny``
-    The project's own tiny ILFM (``tiny-ilfm``, pretrained by :mod:`vidlift.embedded.pretrain`),
+    The project's own tiny ILFM (``tiny-ilfm``, pretrained by :mod:`vidlift.synthetic.pretrain`),
     shipped in the package as an HF directory.
 
 Hub ids resolve through huggingface_hub when online; offline (``HF_HUB_OFFLINE=1`` or no
@@ -43,8 +43,8 @@ from .model import CLIP
 from .tokenizer import ClipBpeTokenizer, HFTokenizer
 
 
-# The shipped tiny ILFM: a path, not an import, so backbones do not depend on the embedded world.
-TINY_DIR = Path(__file__).resolve().parent.parent / "embedded" / "assets" / "tiny"
+# The shipped tiny ILFM: a path, not an import, so backbones do not depend on the synthetic world.
+TINY_DIR = Path(__file__).resolve().parent.parent / "synthetic" / "assets" / "tiny"
 
 
 class BackboneLoadError(ValueError):

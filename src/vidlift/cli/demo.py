@@ -1,4 +1,4 @@
-"""``vidlift demo``: the main job on the embedded default (what ``make demo`` runs)."""
+"""``vidlift demo``: the main job on the synthetic world (the offline default) (what ``make demo`` runs)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..embedded.demo import format_table, run_demo
+    from ..synthetic.demo import format_table, run_demo
 
     result = run_demo(args.out, args.backbone, args.num_videos, args.frames, args.seed, args.workers,
                       progress=not args.no_progress)

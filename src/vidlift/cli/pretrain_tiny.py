@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..embedded.recipe import DEFAULT_EVAL_IMAGES, HELDOUT_SEED, Recipe
+from ..synthetic.recipe import DEFAULT_EVAL_IMAGES, HELDOUT_SEED, Recipe
 
 
 def add_parser(sub) -> None:
@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..embedded.pretrain import format_eval, pretrain, zero_shot_eval
+    from ..synthetic.pretrain import format_eval, pretrain, zero_shot_eval
 
     if args.eval_only:
         from ..backbones import load_backbone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..embedded.scenarios import TASKS
+from ..synthetic.scenarios import TASKS
 
 
 def add_parser(sub) -> None:
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..embedded.synth import generate  # av and the renderer only when this command runs
+    from ..synthetic.synth import generate  # av and the renderer only when this command runs
 
     num_videos = args.num_videos if args.num_videos is not None else (200 if args.task == "grounding" else 1000)
     generate(args.task, args.out, num_videos=num_videos, num_frames=args.frames, size=args.size, seed=args.seed,

@@ -5,7 +5,7 @@ Everything is drawn from ``numpy.random.default_rng([seed, task, purpose, index]
 first videos of a larger set equal a smaller set's.
 
 Videos come in *twins*: video ``2k`` plays a program forwards, video ``2k + 1`` plays the same
-frames backwards (see :func:`~vidlift.embedded.motions.reverse_program`), and both share a
+frames backwards (see :func:`~vidlift.synthetic.motions.reverse_program`), and both share a
 split. Each temporal class therefore has exactly as many videos as its reverse, made of the
 same frames.
 """

@@ -10,7 +10,7 @@ import torch
 from vidlift.backbones import CLIP, get_arch, save_backbone
 from vidlift.backbones.tokenizer import ClipBpeTokenizer
 from vidlift.cli import main
-from vidlift.embedded.demo import LABEL_SETS
+from vidlift.synthetic.demo import LABEL_SETS
 
 
 def test_demo_reports_both_label_sets_and_reuses_the_benchmark(tmp_path, capsys):

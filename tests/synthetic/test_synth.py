@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.embedded.conftest import decode_all, load_programs
+from tests.synthetic.conftest import decode_all, load_programs
 from vidlift.cli import main
 from vidlift.data.datasets import (read_kinetics, read_msrvtt, read_msrvtt_1ka, read_msrvtt_qa, read_nextqa,
                                    read_qvhighlights, read_ssv2)
-from vidlift.embedded.scenarios import APPEARANCE_CLASSES, MOTION_CLASSES
-from vidlift.embedded.language import NUMBERS, WORD
-from vidlift.embedded.scene import COLOURS, SHAPES
-from vidlift.embedded.synth import generate
+from vidlift.synthetic.scenarios import APPEARANCE_CLASSES, MOTION_CLASSES
+from vidlift.synthetic.language import NUMBERS, WORD
+from vidlift.synthetic.scene import COLOURS, SHAPES
+from vidlift.synthetic.synth import generate
 
 SPLIT_FILES = ("train.csv", "validate.csv", "test.csv")
 

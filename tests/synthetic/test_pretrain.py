@@ -14,9 +14,9 @@ import torch
 from vidlift.backbones import get_arch, load_backbone
 from vidlift.backbones.factory import TINY_DIR
 from vidlift.cli import main
-from vidlift.embedded.pretrain import Recipe, build_model, preprocess_for, sincos_2d, train, zero_shot_eval
-from vidlift.embedded.scene import COLOURS, SHAPES
-from vidlift.embedded.stills import caption, make_labelled_stills, make_still, plural, prompt, sample_scene
+from vidlift.synthetic.pretrain import Recipe, build_model, preprocess_for, sincos_2d, train, zero_shot_eval
+from vidlift.synthetic.scene import COLOURS, SHAPES
+from vidlift.synthetic.stills import caption, make_labelled_stills, make_still, plural, prompt, sample_scene
 
 # -- stills and captions ---------------------------------------------------------------
 

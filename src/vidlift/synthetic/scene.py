@@ -1,6 +1,6 @@
 """Procedural scenes: coloured, textured shapes on plain or cluttered backgrounds.
 
-The one renderer behind the embedded world: still images for pretraining the tiny ILFM and
+The one renderer behind the synthetic world: still images for pretraining the tiny ILFM and
 the frames of the procedural video benchmark are drawn by the same code, so appearance words
 mean the same thing in both. Drawing is numpy only: each object is an implicit shape in its
 own rotated, scaled frame, evaluated on a 2×-supersampled grid (anti-aliased edges).

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from vidlift.embedded.motions import (MAX_ROTATION_STEP, REVERSE, Actor, Event, Program, render_program,
+from vidlift.synthetic.motions import (MAX_ROTATION_STEP, REVERSE, Actor, Event, Program, render_program,
                                       reverse_program, scene_at)
-from vidlift.embedded.scenarios import (FREE_KINDS, MOTION_CLASSES, clip_program, grounding_program,
+from vidlift.synthetic.scenarios import (FREE_KINDS, MOTION_CLASSES, clip_program, grounding_program,
                                         recognition_program)
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from vidlift.embedded.language import captions, query
-from vidlift.embedded.motions import Actor, Event, Program, reverse_program
-from vidlift.embedded.questions import multiple_choice, open_questions
+from vidlift.synthetic.language import captions, query
+from vidlift.synthetic.motions import Actor, Event, Program, reverse_program
+from vidlift.synthetic.questions import multiple_choice, open_questions
 
 RNG = np.random.default_rng
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vidlift.data.video import decode, probe
-from vidlift.embedded.synth import generate
+from vidlift.synthetic.synth import generate
 
 # 56 recognition videos = 4 decks of the 7 motion pairs: 4 videos per class, every split used.
 SIZES = {"recognition": 56, "retrieval": 20, "captioning": 10, "qa": 20, "grounding": 6}

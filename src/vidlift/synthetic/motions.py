@@ -3,7 +3,7 @@
 A :class:`Program` is a still background, a few :class:`Actor` objects (the first one is the
 *main* object) and, per actor, a list of non-overlapping :class:`Event` s with start and end
 times in seconds. :func:`scene_at` folds the events up to a time into one
-:class:`~vidlift.embedded.scene.SceneObject` per actor; :func:`render_program` draws the frames.
+:class:`~vidlift.synthetic.scene.SceneObject` per actor; :func:`render_program` draws the frames.
 
 Every event kind has a reverse (``REVERSE``): played backwards, "move left" is "move right",
 "appear" is "disappear", "turn from red to blue" is "turn from blue to red", and the

@@ -1,6 +1,6 @@
 """Still images with captions: the pretraining data of the project's tiny ILFM.
 
-A still is one to three shapes (:mod:`vidlift.embedded.scene`) on a plain or cluttered
+A still is one to three shapes (:mod:`vidlift.synthetic.scene`) on a plain or cluttered
 background, described in words (:class:`Thing`: shape, colour, size, texture, where it is).
 Captions are drawn from the description, not from the pixels, so they are true by
 construction: they always name colour and shape, and sometimes size, texture, count, position

@@ -1,6 +1,6 @@
 """The procedural video-text benchmark: videos as real files plus annotations in public formats.
 
->>> from vidlift.embedded.synth import generate
+>>> from vidlift.synthetic.synth import generate
 >>> generate("recognition", "bench/recognition", num_videos=1000, seed=0)
 
 One call writes one task's folder (layouts in ``docs/synth.md``): ``videos/`` (H.264 MP4,
