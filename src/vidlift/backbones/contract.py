@@ -146,8 +146,9 @@ class TextEncoder(ABC):
 
     @abstractmethod
     def truncate(self, input_ids: torch.Tensor, max_tokens: int) -> torch.Tensor:
-        """Keep at most ``max_tokens`` tokens per row (start and end tokens included), keeping
-        the end-of-text token and padding the rest: (M, L) -> (M, min(L, max_tokens))."""
+        """Keep at most ``max_tokens`` tokens per row (start and end tokens included): a longer
+        row keeps its first ``max_tokens - 1`` tokens and its end-of-text token, then padding.
+        The shape (M, L) is unchanged, so pooling still finds the end token."""
 
     def transformer_init(self, width: int, layers: int) -> "tuple[torch.Tensor, list[nn.Module]] | None":
         """The position table (L, D) and the first ``layers`` blocks (pre-LN ResidualBlocks of

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .contract import TowerBlock
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -58,7 +60,7 @@ class BlockContext:
     num_frames: int | None = None  # T for video input, else None
     num_prefix_tokens: int = 0  # class token + prompt / message tokens before the patches
     layer: int = -1  # index of the current block, -1 outside blocks
-    block: "ResidualBlock | None" = None
+    block: "TowerBlock | None" = None  # the running block (its own attention, for reuse)
     branch_input: torch.Tensor | None = None  # normalised input of the attn / mlp branch
     residual: torch.Tensor | None = None  # residual stream entering the attn / mlp branch (before its norm)
     attn_mask: torch.Tensor | None = None
@@ -140,8 +142,12 @@ class Mlp(nn.Module):
 BLOCK_SITES = ("block_in", "attn_in", "attn_out", "mlp_in", "mlp_out", "block_out")
 
 
-class ResidualBlock(nn.Module):
-    """Pre-LN transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x)), with hook sites."""
+class ResidualBlock(nn.Module, TowerBlock):
+    """Pre-LN transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x)), with hook sites.
+
+    As a :class:`~vidlift.backbones.contract.TowerBlock` its attention has no positional term
+    (positions are added once, before the blocks), so it runs unchanged on any sequence.
+    """
 
     def __init__(self, dim: int, heads: int, mlp_dim: int, act: str, ln_eps: float) -> None:
         super().__init__()
@@ -150,6 +156,33 @@ class ResidualBlock(nn.Module):
         self.ln_2 = nn.LayerNorm(dim, eps=ln_eps)
         self.mlp = Mlp(dim, mlp_dim, act)
         self.hooks = HookPoints(BLOCK_SITES)
+
+    # -- TowerBlock ----------------------------------------------------------------------
+    @property
+    def num_heads(self) -> int:
+        return self.attn.heads
+
+    def attend_sequence(self, x: torch.Tensor, who: str) -> torch.Tensor:
+        return self.attn(self.ln_1(x))
+
+    def attention_query_key(self, x: torch.Tensor, who: str) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.ln_1(x.to(self.ln_1.weight.dtype))
+        q = self.attn.q_proj(h).unflatten(-1, (self.attn.heads, -1))
+        k = self.attn.k_proj(h).unflatten(-1, (self.attn.heads, -1))
+        return q, k
+
+    def attention_copy(self, who: str) -> tuple[nn.Module, nn.Module]:
+        dim = self.ln_1.normalized_shape[0]
+        norm = nn.LayerNorm(dim, eps=self.ln_1.eps)
+        norm.load_state_dict(self.ln_1.state_dict())
+        attn = Attention(dim, self.attn.heads)
+        with torch.no_grad():
+            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                source = getattr(self.attn, proj)
+                source = getattr(source, "base_layer", source)  # the frozen weight under a PEFT LoRA wrapper
+                getattr(attn, proj).weight.copy_(source.weight)
+                getattr(attn, proj).bias.copy_(source.bias)
+        return norm.to(self.ln_1.weight.dtype), attn.to(self.ln_1.weight.dtype)
 
     def forward(self, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
         """x (B, N, D) -> (B, N, D); B is B·T for video in the image tower."""

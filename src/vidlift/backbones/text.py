@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .config import TextConfig
+from .contract import TextEncoder
 from .layers import BlockContext, HookPoints, Transformer, normalize_layers
 
 
@@ -76,3 +77,53 @@ class TextTransformer(nn.Module):
         x = self.hooks.run("out", x, ctx)
         pooled = x[torch.arange(x.shape[0], device=x.device), self.pool_index(input_ids)]
         return TextOutput(pooled=pooled, tokens=x, layers=layers)
+
+
+class ClipTextEncoder(TextEncoder):
+    """The text side of a CLIP-family model as a :class:`~vidlift.backbones.contract.TextEncoder`:
+    the tower plus the projection into the joint space. A view, not a module: it owns nothing."""
+
+    def __init__(self, tower: TextTransformer, proj: nn.Module) -> None:
+        self.tower, self.proj = tower, proj
+        self.context_length = tower.cfg.context_length
+        self.width = tower.cfg.width
+        self.depth = len(tower.blocks)
+
+    def encode(self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        return self.proj(self.tower(input_ids, inputs_embeds=inputs_embeds).pooled)
+
+    def features(self, input_ids: torch.Tensor, layers: "list[int] | str | None" = None) -> TextOutput:
+        return self.tower(input_ids, return_layers=layers)
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.tower.token_embedding(input_ids)
+
+    @property
+    def token_embedding_weight(self) -> torch.Tensor:
+        return self.tower.token_embedding.weight
+
+    def pool_index(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.tower.pool_index(input_ids)
+
+    def end_index(self, input_ids: torch.Tensor) -> torch.Tensor:
+        cfg = self.tower.cfg
+        if cfg.pool == "argmax":  # end-of-text has the largest id
+            return input_ids.argmax(1)
+        eos = input_ids == cfg.eos_token_id
+        return torch.where(eos.any(1), eos.int().argmax(1), torch.full_like(input_ids[:, 0], input_ids.shape[1] - 1))
+
+    def truncate(self, input_ids: torch.Tensor, max_tokens: int) -> torch.Tensor:
+        if max_tokens >= input_ids.shape[1]:
+            return input_ids
+        end = self.end_index(input_ids)
+        long = end >= max_tokens
+        out = input_ids.clone()
+        out[long, max_tokens - 1] = input_ids[long, end[long]]
+        out[long, max_tokens:] = self.tower.cfg.pad_token_id
+        return out
+
+    def transformer_init(self, width: int, layers: int) -> "tuple[torch.Tensor, list[nn.Module]] | None":
+        cfg = self.tower.cfg
+        if cfg.width != width or cfg.mlp_dim != 4 * width or len(self.tower.blocks) < layers:
+            return None
+        return self.tower.pos_embed, list(self.tower.blocks)[:layers]
