@@ -1,11 +1,16 @@
-"""CLIP-family backbones: one model implementation, loaders for every public weight format."""
+"""Backbones: the contract every family implements (:mod:`.contract`), the families
+(:mod:`.registry`; CLIP/SigLIP in this package), and one factory for every public weight format."""
 
-from .config import ARCHS, CLIPConfig, PreprocessConfig, TextConfig, VisionConfig, get_arch
-from .factory import Backbone, BackboneLoadError, BackboneMeta, load_backbone, save_backbone
+from .config import ARCHS, CLIPConfig, PreprocessConfig, TextConfig, VisionConfig
+from .contract import BackboneCapabilityError, TextEncoder, TokenLayout, TowerBlock, VisionLanguageBackbone
+from .factory import FORMATS, Backbone, BackboneLoadError, BackboneMeta, load_backbone, save_backbone
 from .model import CLIP, clip_loss, count_parameters, siglip_loss
+from .registry import FAMILIES, Family, arch_names, build_model, get_arch, register_family
 
 __all__ = [
     "ARCHS", "CLIPConfig", "PreprocessConfig", "TextConfig", "VisionConfig", "get_arch",
+    "BackboneCapabilityError", "TextEncoder", "TokenLayout", "TowerBlock", "VisionLanguageBackbone",
+    "FORMATS", "FAMILIES", "Family", "arch_names", "build_model", "register_family",
     "Backbone", "BackboneLoadError", "BackboneMeta", "load_backbone", "save_backbone",
     "CLIP", "clip_loss", "count_parameters", "siglip_loss",
 ]

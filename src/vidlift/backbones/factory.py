@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,13 @@ import torch
 from safetensors import SafetensorError
 
 from ..data.transforms import VideoTransform
-from .config import OPENAI_MEAN, OPENAI_STD, CLIPConfig, get_arch
+from .config import OPENAI_MEAN, OPENAI_STD, CLIPConfig
+from .contract import VisionLanguageBackbone
 from .formats import hf as hf_format
 from .formats import openclip as oc_format
 from .formats.torchscript import is_torchscript_archive, read_torchscript_state_dict
 from .model import CLIP
+from .registry import build_model, get_arch
 from .tokenizer import ClipBpeTokenizer, HFTokenizer
 
 
@@ -81,7 +83,7 @@ class MissingTokenizer:
 class Backbone:
     """What :func:`load_backbone` returns; unpacks as ``model, preprocess, tokenizer``."""
 
-    model: CLIP
+    model: VisionLanguageBackbone
     preprocess: VideoTransform
     tokenizer: Any
     meta: BackboneMeta
@@ -126,8 +128,8 @@ def _hub_snapshot(spec: str, repo_id: str, patterns: list[str]) -> Path:
         ) from e
 
 
-def _build(cfg: CLIPConfig, sd: dict[str, torch.Tensor], source: str) -> CLIP:
-    model = CLIP(cfg)
+def _build(cfg: Any, sd: dict[str, torch.Tensor], source: str) -> VisionLanguageBackbone:
+    model = build_model(cfg)
     try:
         result = model.load_state_dict(sd, strict=False)
     except RuntimeError as e:  # shape mismatches
@@ -147,7 +149,10 @@ def _clip_bpe_or_missing(cfg: CLIPConfig, reason: str) -> Any:
     return MissingTokenizer(reason)
 
 
-def _load_hf(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
+Loaded = tuple[VisionLanguageBackbone, Any, BackboneMeta]
+
+
+def _load_hf(spec: str, target: str) -> Loaded:
     directory = Path(target).expanduser()
     if not directory.is_dir():
         directory = _hub_snapshot(spec, target, _HF_PATTERNS)
@@ -217,14 +222,17 @@ def _openclip_weights(spec: str, target: str) -> Path:
 
 
 def _from_single_file(spec: str, fmt: str, cfg: CLIPConfig, sd: dict[str, torch.Tensor], path: Path
-                      ) -> tuple[CLIP, Any, BackboneMeta]:
+                      ) -> Loaded:
     """Model, CLIP BPE tokenizer and metadata for OpenAI-layout weights read from one file."""
     model = _build(cfg, sd, str(path))
     meta = BackboneMeta(spec, fmt, _sha256([path]), cfg.to_dict(), str(path))
     return model, ClipBpeTokenizer(context_length=cfg.text.context_length), meta
 
 
-def _load_openclip(spec: str, arch: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
+def _load_openclip(spec: str, rest: str) -> Loaded:
+    arch, sep, target = rest.partition(":")
+    if not sep or not target:
+        raise BackboneLoadError(f"backbone spec {spec!r}: expected openclip:<arch>:<file or hub id>")
     path = _openclip_weights(spec, target)
     beside = path.parent / "open_clip_config.json"
     try:
@@ -252,7 +260,7 @@ def _load_openclip(spec: str, arch: str, target: str) -> tuple[CLIP, Any, Backbo
     return _from_single_file(spec, "openclip", cfg, sd, path)
 
 
-def _load_openai(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
+def _load_openai(spec: str, target: str) -> Loaded:
     path = Path(target).expanduser()
     raw = _read_state_dict(path)
     try:
@@ -264,7 +272,7 @@ def _load_openai(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
     return _from_single_file(spec, "openai", cfg, sd, path)
 
 
-def _load_random(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
+def _load_random(spec: str, target: str) -> Loaded:
     arch, _, seed = target.partition(":")
     try:
         cfg = get_arch(arch)
@@ -273,45 +281,55 @@ def _load_random(spec: str, target: str) -> tuple[CLIP, Any, BackboneMeta]:
         raise BackboneLoadError(f"backbone {spec!r}: {e}") from e
     with torch.random.fork_rng():
         torch.manual_seed(seed_value)
-        model = CLIP(cfg).eval()
+        model = build_model(cfg).eval()
     tokenizer = _clip_bpe_or_missing(cfg, f"backbone {spec!r}: architecture {arch} has no tokenizer")
     digest = hashlib.sha256(f"random:{arch}:{seed_value}".encode()).hexdigest()
     return model, tokenizer, BackboneMeta(spec, "random", digest, cfg.to_dict(), "")
 
 
+# Weight formats by spec prefix, one line each: ``<prefix>:<rest>`` -> loader(spec, rest).
+FORMATS: dict[str, Callable[[str, str], Loaded]] = {
+    "hf": _load_hf,  # HF transformers directory or hub id
+    "openclip": _load_openclip,  # open_clip state dict + architecture
+    "openai": _load_openai,  # OpenAI checkpoint (TorchScript archive or state dict)
+    "random": _load_random,  # random initialisation of a named architecture
+}
+# Whole-spec aliases, resolved before the prefix.
+ALIASES: dict[str, Callable[[], str]] = {
+    "tiny": lambda: f"hf:{_tiny_dir()}",  # the project's shipped tiny ILFM
+}
+
+
+def _tiny_dir() -> Path:
+    if not (TINY_DIR / "config.json").is_file():
+        raise BackboneLoadError(f"backbone 'tiny': {TINY_DIR} is missing from this install; "
+                                "recreate it with `vidlift pretrain-tiny --out DIR` and load hf:DIR")
+    return TINY_DIR
+
+
 def load_backbone(spec: str) -> Backbone:
     """Resolve a spec string (see module docstring) into a :class:`Backbone` in eval mode."""
-    kind, sep, rest = spec.partition(":")
-    if spec == "tiny":
-        if not (TINY_DIR / "config.json").is_file():
-            raise BackboneLoadError(f"backbone 'tiny': {TINY_DIR} is missing from this install; "
-                                    "recreate it with `vidlift pretrain-tiny --out DIR` and load hf:DIR")
-        kind, sep, rest = "hf", ":", str(TINY_DIR)
+    resolved = ALIASES[spec]() if spec in ALIASES else spec
+    kind, sep, rest = resolved.partition(":")
     if not sep or not rest:
-        raise BackboneLoadError(f"backbone spec {spec!r} must look like hf:<dir>, openclip:<arch>:<file>, openai:<file>, random:<arch> or tiny")
-    if kind == "hf":
-        model, tok, meta = _load_hf(spec, rest)
-    elif kind == "openclip":
-        arch, sep, target = rest.partition(":")
-        if not sep or not target:
-            raise BackboneLoadError(f"backbone spec {spec!r}: expected openclip:<arch>:<file or hub id>")
-        model, tok, meta = _load_openclip(spec, arch, target)
-    elif kind == "openai":
-        model, tok, meta = _load_openai(spec, rest)
-    elif kind == "random":
-        model, tok, meta = _load_random(spec, rest)
-    else:
-        raise BackboneLoadError(f"backbone spec {spec!r}: unknown kind {kind!r} (hf, openclip, openai, random)")
-    p = model.cfg.preprocess
+        raise BackboneLoadError(f"backbone spec {spec!r} must look like {', '.join(f'{k}:...' for k in FORMATS)} "
+                                f"or one of {', '.join(ALIASES)}")
+    if kind not in FORMATS:
+        raise BackboneLoadError(f"backbone spec {spec!r}: unknown kind {kind!r} ({', '.join(FORMATS)})")
+    model, tok, meta = FORMATS[kind](spec, rest)
+    p = model.preprocess_config
     preprocess = VideoTransform(size=p.image_size, mean=p.mean, std=p.std, resize_mode=p.resize_mode,
                                 interpolation=p.interpolation, resize_size=p.resize_size)
     return Backbone(model, preprocess, tok, meta)
 
 
-def save_backbone(model: CLIP, out: str | Path, fmt: str = "hf", tokenizer: Any = None) -> Path:
+def save_backbone(model: VisionLanguageBackbone, out: str | Path, fmt: str = "hf", tokenizer: Any = None) -> Path:
     """Write ``model`` in a public format: ``hf`` (a directory transformers can load),
     ``openclip`` (open_clip_model.safetensors + open_clip_config.json) or ``openai`` (a plain
     state dict ``model.pt`` in OpenAI's layout). Returns the directory."""
+    if not isinstance(model, CLIP):
+        raise ValueError(f"save_backbone writes the CLIP family (CLIP, SigLIP); a {model.family} backbone has no "
+                         "writer yet: save its state dict with safetensors")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}

@@ -1,0 +1,2 @@
+"""Where backbone families outside the CLIP core live: importing this module registers them
+(one import line per family package; each package ends with its ``register_family`` line)."""
