@@ -51,9 +51,23 @@ _UNSUPPORTED_TOWER_KEYS = (
 _DEFAULT_POOL = {"vision_cfg": "tok", "text_cfg": "argmax"}
 _TOWERS = (("visual.transformer.resblocks.", "visual.transformer.blocks."), ("transformer.resblocks.", "text.transformer.blocks."))
 
+# open_clip layouts of other backbone families (EVA-CLIP's timm tower …): each has
+# matches_config(model_cfg), matches_state_dict(sd), config_from_openclip_json(d) and
+# from_openclip_state_dict(sd, source). A family's package appends its layout (one line).
+FAMILY_LAYOUTS: list[Any] = []
+
+
+def _family_layouts() -> list[Any]:
+    from .. import families  # noqa: F401  (importing the family packages registers their layouts)
+
+    return FAMILY_LAYOUTS
+
 
 def from_openclip_state_dict(sd: dict[str, Tensor], source: str = "checkpoint") -> dict[str, Tensor]:
     """open_clip / OpenAI keys -> vidlift keys. Raises ``ValueError`` on unknown keys."""
+    for layout in _family_layouts():
+        if layout.matches_state_dict(sd):
+            return layout.from_openclip_state_dict(sd, source=source)
     if any(k.startswith(("visual.trunk.", "text.transformer.")) for k in sd):
         raise ValueError(
             f"{source}: this open_clip checkpoint uses a timm / HF tower (e.g. SigLIP); "
@@ -134,6 +148,9 @@ def config_from_openclip_json(d: dict[str, Any]) -> CLIPConfig:
     ``quick_gelu``), as in its model_configs/*.json or the ``model_cfg`` of a hub repo's
     ``open_clip_config.json``."""
     model_cfg = d.get("model_cfg", d)
+    for layout in _family_layouts():
+        if layout.matches_config(model_cfg):
+            return layout.config_from_openclip_json(d)
     v, t = model_cfg["vision_cfg"], model_cfg["text_cfg"]
     if "timm_model_name" in v or "hf_model_name" in t:
         raise ValueError("open_clip configs with timm / HF towers are not supported; use an HF-format directory")
