@@ -335,3 +335,19 @@ def test_image_tower_like_builds_a_student_of_the_same_design(model):
     assert out.pooled.shape == (B, T, 32) and out.tokens.shape == (B, T, N, 32)
     with pytest.raises(BackboneCapabilityError, match=r"^distillation needs .* eva-clip backbone .* divisible by 4"):
         model.image_tower_like(36, 1, 6, "distillation")  # head width 6: no 2-D RoPE
+
+
+def test_save_backbone_writes_eva_as_openclip_and_reloads(tmp_path):
+    """An EVA-CLIP backbone saves in open_clip's layout and loads back with the same outputs."""
+    import torch
+
+    from vidlift.backbones import load_backbone, save_backbone
+
+    bb = load_backbone("random:tiny-eva:7")
+    out = save_backbone(bb.model, tmp_path / "eva", fmt="openclip")
+    again = load_backbone(f"openclip:auto:{out}")
+    assert again.model.family == "eva-clip"
+    x = torch.randn(2, 3, bb.preprocess.size, bb.preprocess.size)
+    torch.testing.assert_close(again.model.encode_image(x), bb.model.encode_image(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="eva-clip backbone only as 'openclip'"):
+        save_backbone(bb.model, tmp_path / "hf", fmt="hf")

@@ -327,12 +327,24 @@ def save_backbone(model: VisionLanguageBackbone, out: str | Path, fmt: str = "hf
     """Write ``model`` in a public format: ``hf`` (a directory transformers can load),
     ``openclip`` (open_clip_model.safetensors + open_clip_config.json) or ``openai`` (a plain
     state dict ``model.pt`` in OpenAI's layout). Returns the directory."""
+    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if not isinstance(model, CLIP):
-        raise ValueError(f"save_backbone writes the CLIP family (CLIP, SigLIP); a {model.family} backbone has no "
-                         "writer yet: save its state dict with safetensors")
+        # Other families write the open_clip layout through their registered layout.
+        layout = next((lay for lay in oc_format.family_layouts() if lay.matches_family(model.family)), None)
+        if fmt != "openclip" or layout is None:
+            raise ValueError(f"save_backbone writes a {model.family} backbone only as 'openclip'"
+                             f"{'' if layout else ' (and this family has no writer)'}; got {fmt!r}")
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        from safetensors.torch import save_file
+
+        save_file(layout.to_openclip_state_dict(sd), str(out / "open_clip_model.safetensors"))
+        (out / "open_clip_config.json").write_text(json.dumps(layout.openclip_json_from_config(model.cfg), indent=2))
+        if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
+            tokenizer.save_pretrained(out)
+        return out
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if fmt == "hf":
         hf_format.save_hf(out, sd, model.cfg)
         if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):

@@ -72,6 +72,11 @@ _OUR_BLOCK = re.compile(r"^visual\.blocks\.(\d+)\.(.+)\.(weight|bias)$")
 _OPENAI_TEXT = ("token_embedding.", "positional_embedding", "transformer.", "ln_final.", "text_projection", "attn_mask")
 
 
+def matches_family(family: str) -> bool:
+    """Whether this layout writes backbones of ``family`` (``save_backbone(..., "openclip")``)."""
+    return family == "eva-clip"
+
+
 def matches_config(model_cfg: dict[str, Any]) -> bool:
     """Whether an open_clip model config builds EVA02-CLIP (a timm ``eva02_*`` image tower)."""
     return str((model_cfg.get("vision_cfg") or {}).get("timm_model_name") or "").startswith("eva02_")

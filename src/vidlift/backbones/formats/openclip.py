@@ -57,7 +57,7 @@ _TOWERS = (("visual.transformer.resblocks.", "visual.transformer.blocks."), ("tr
 FAMILY_LAYOUTS: list[Any] = []
 
 
-def _family_layouts() -> list[Any]:
+def family_layouts() -> list[Any]:
     from .. import families  # noqa: F401  (importing the family packages registers their layouts)
 
     return FAMILY_LAYOUTS
@@ -65,7 +65,7 @@ def _family_layouts() -> list[Any]:
 
 def from_openclip_state_dict(sd: dict[str, Tensor], source: str = "checkpoint") -> dict[str, Tensor]:
     """open_clip / OpenAI keys -> vidlift keys. Raises ``ValueError`` on unknown keys."""
-    for layout in _family_layouts():
+    for layout in family_layouts():
         if layout.matches_state_dict(sd):
             return layout.from_openclip_state_dict(sd, source=source)
     if any(k.startswith(("visual.trunk.", "text.transformer.")) for k in sd):
@@ -148,7 +148,7 @@ def config_from_openclip_json(d: dict[str, Any]) -> CLIPConfig:
     ``quick_gelu``), as in its model_configs/*.json or the ``model_cfg`` of a hub repo's
     ``open_clip_config.json``."""
     model_cfg = d.get("model_cfg", d)
-    for layout in _family_layouts():
+    for layout in family_layouts():
         if layout.matches_config(model_cfg):
             return layout.config_from_openclip_json(d)
     v, t = model_cfg["vision_cfg"], model_cfg["text_cfg"]
