@@ -6,6 +6,7 @@
 
 from typing import Any
 
+# The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]).
 __version__ = "0.1.0"
 
 

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="processes for generation and decoding (default 2)")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, extras=("demo",))  # matplotlib for results.png (vidlift.extras)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ def _common(p: argparse.ArgumentParser, needs_ckpt: bool) -> None:
                          else "checkpoint with the trained weights (omit to evaluate the untrained model, e.g. zero-shot)"))
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides, e.g. trainer.max_epochs=5 transfer.0.r=16 task.head=linear")
+    p.set_defaults(extras=("train",))  # lightning, tensorboard (vidlift.extras)
 
 
 def add_parser(sub) -> None:

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones import CLIP, CLIPConfig, clip_loss, count_parameters, get_arch, save_backbone
+from ..backbones.init import mimetic_attention_init, pca_patch_init, sincos_2d, sincos_position_init
 from ..backbones.tokenizer import ClipBpeTokenizer
 from ..data.transforms import VideoTransform
 from .scene import COLOURS, SHAPES
@@ -120,47 +121,6 @@ class CaptionBatches:
 # -- model and optimisation ------------------------------------------------------------
 
 
-def sincos_2d(grid: int, dim: int) -> torch.Tensor:
-    """(grid², dim) fixed 2-D sine-cosine position code (x in the first half, y in the second)."""
-    y, x = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32), indexing="ij")
-    omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float32) / (dim // 4))
-    parts = [f(c.flatten()[:, None] * omega) for c in (x, y) for f in (torch.sin, torch.cos)]
-    return torch.cat(parts, 1)
-
-
-def mimetic_attention_init(model: CLIP, alpha: float = 0.7, beta: float = 0.4) -> None:
-    """Start each image-tower attention layer with W_q^T W_k ≈ alpha(Z + I) and W_v^T W_o^T ≈
-    beta(Z - I), Z random (Trockman & Kolter, "Mimetic Initialization of Self-Attention Layers",
-    ICML 2023): with sine-cosine positions, tokens then attend to their neighbours from step one,
-    as a convolution would, instead of uniformly."""
-    for block in model.visual.blocks:
-        attn = block.attn
-        d = attn.q_proj.weight.shape[0]
-        for first, second, target in (
-            (attn.q_proj, attn.k_proj, alpha * (torch.randn(d, d) / d**0.5 + torch.eye(d))),  # scores: x W_q^T W_k x^T
-            (attn.v_proj, attn.out_proj, beta * (torch.randn(d, d) / d**0.5 - torch.eye(d))),  # output: x W_v^T W_o^T
-        ):
-            u, s, vh = torch.linalg.svd(target)
-            first.weight.copy_((u * s.sqrt()).t())  # W_first^T = u s^½
-            right = s.sqrt()[:, None] * vh  # s^½ vh, so that W_first^T · right = target
-            second.weight.copy_(right if second is attn.k_proj else right.t())
-
-
-@torch.no_grad()
-def pca_patch_init(model: CLIP, images: torch.Tensor) -> None:
-    """Set the patch embedding's filters to the whitened principal components of patches of
-    ``images`` (already preprocessed, (N, 3, H, W)): the first layer then starts as a basis of
-    the stills' edges and colour contrasts instead of noise."""
-    p, width = model.cfg.vision.patch_size, model.cfg.vision.width
-    patches = images.unfold(2, p, p).unfold(3, p, p).permute(0, 2, 3, 1, 4, 5).reshape(-1, 3 * p * p)
-    patches = patches - patches.mean(0)
-    eigval, eigvec = torch.linalg.eigh(patches.t() @ patches / len(patches))
-    eigval, eigvec = eigval.flip(0), eigvec.flip(1)  # largest first
-    k = min(width, patches.shape[1])
-    weight = model.visual.patch_embed.weight.view(width, -1)
-    weight[:k] = 0.5 * (eigvec[:, :k] / (eigval[:k] + 1e-2).sqrt()).t()
-
-
 def build_model(arch: str, seed: int, patch_images: torch.Tensor | None = None) -> CLIP:
     """A freshly initialised CLIP of ``arch`` (deterministic given ``seed`` and ``patch_images``).
 
@@ -168,18 +128,14 @@ def build_model(arch: str, seed: int, patch_images: torch.Tensor | None = None) 
     tower starts telling shapes apart (colours come almost at once): PyTorch's default init
     (std ≈ 1/√(3·fan_in)) rather than the 0.02 of wide models, which at width 64 leaves
     attention uniform and the residual branches silent for hundreds of steps; position
-    embeddings that start as a 2-D sine-cosine code; mimetic attention
-    (:func:`mimetic_attention_init`); and, given ``patch_images`` (preprocessed training
-    stills), a PCA patch embedding (:func:`pca_patch_init`).
+    embeddings that start as a 2-D sine-cosine code; mimetic attention; and, given
+    ``patch_images`` (preprocessed training stills), a PCA patch embedding. These initialisers
+    write CLIP's own parameters, so they live in :mod:`vidlift.backbones.init`.
     """
     torch.manual_seed(seed)
     model = CLIP(get_arch(arch))
-    v = model.cfg.vision
-    with torch.no_grad():
-        model.visual.pos_embed[-v.grid_size**2 :] = 0.5 * sincos_2d(v.grid_size, v.width)
-        if v.class_token:
-            model.visual.pos_embed[0] = 0
-        mimetic_attention_init(model)
+    sincos_position_init(model, scale=0.5)
+    mimetic_attention_init(model)
     if patch_images is not None:
         pca_patch_init(model, patch_images)
     return model
@@ -237,7 +193,7 @@ def train(recipe: Recipe, progress: bool = True, on_step: Callable[[int, float],
     model = build_model(recipe.arch, recipe.seed, patch_images=preprocess(pool.images[:4000]))
     batches = CaptionBatches(pool, recipe.batch_size, tokenizer, preprocess, recipe.seed, recipe.flip_prob)
     opt, sched = build_optimizer(model, recipe)
-    max_scale = math.log(100.0)  # CLIP clamps the temperature at 1/100
+    max_scale = 100.0  # CLIP clamps the temperature at 1/100
     result = TrainResult(model)
     bar = None
     if progress:
@@ -252,8 +208,7 @@ def train(recipe: Recipe, progress: bool = True, on_step: Callable[[int, float],
         loss.backward()
         opt.step()
         sched.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, max_scale)
+        model.clamp_logit_scale(max_scale)
         value = loss.detach().item()
         result.losses.append(value)
         if on_step is not None:
@@ -261,7 +216,7 @@ def train(recipe: Recipe, progress: bool = True, on_step: Callable[[int, float],
         if bar is not None:
             bar.update(1)
             if step % 10 == 0 or step == recipe.steps - 1:
-                bar.set_postfix(loss=f"{result.final_loss:.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
+                bar.set_postfix(loss=f"{result.final_loss:.3f}", scale=f"{model.logit_scale_value().item():.1f}")
     if bar is not None:
         bar.close()
     result.timings = {"data_s": t_data, "train_s": time.perf_counter() - t0 - t_data}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ...extras import require_extra
 from ..base import Strategy, TransferCompositionError, TransferModel
 from ..checks import check_number, check_probability
 from .tuning import normalize_towers
@@ -78,6 +79,7 @@ class Lora(Strategy):
             raise ValueError(f"{self.name}: {e}") from None
 
     def apply(self, model: TransferModel) -> None:
+        require_extra("lora", "the lora transfer strategy")
         from peft import LoraConfig, inject_adapter_in_model
 
         earlier = [i.strategy for i in model.insertions if i.where == "backbone"]
