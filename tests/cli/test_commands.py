@@ -209,7 +209,7 @@ def test_resume_after_a_kill_mid_manifest_line(tmp_path, hf_backbone, video_fold
 def test_bad_options_fail_before_any_work(tmp_path, hf_backbone, video_folder, capsys):
     base = ["extract", "--backbone", f"hf:{hf_backbone}", "--videos", str(video_folder), "--out", str(tmp_path / "o")]
     with pytest.raises(SystemExit):
-        main(base + ["--decoder", "nonsense"])
+        main(base + ["--backend", "nonsense"])
     assert main(base + ["--max-frames", "3"]) == 2
     assert "--max-frames applies to --fps" in capsys.readouterr().err
     if not torch.cuda.is_available():

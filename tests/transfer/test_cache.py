@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidlift.data.clips import VideoClips
 from vidlift.data.sources import list_videos
 from vidlift.data.video import SegmentSampler
-from vidlift.synthetic.synth import generate
 from vidlift.features.cache import FeatureCache
-from vidlift.features.runner import ClipDataset
+from vidlift.synthetic.synth import generate
 from vidlift.transfer import Strategy, TransferModel
 
 from .conftest import tiny_backbone
@@ -78,8 +78,8 @@ def test_training_from_cache_equals_end_to_end(videos, tmp_path):
     labels = torch.tensor([i % 2 for i in range(len(videos))])
     bb = tiny_backbone("tiny-clip")
     end_to_end = TransferModel(bb, [_SideProbe()], num_frames=4)
-    data = ClipDataset(videos, sampler, bb.preprocess)
-    pixels = torch.stack([data[i]["frames"] for i in range(len(videos))])
+    data = VideoClips(videos, sampler, bb.preprocess)
+    pixels = torch.stack([data[i]["video"] for i in range(len(videos))])
     batches_e2e = [(pixels[s:s + 3], labels[s:s + 3]) for s in (0, 3)]
     direct = end_to_end.video_features(pixels[:3])
     assert direct.layers[1].requires_grad is False  # no autograd through the frozen backbone

@@ -34,7 +34,7 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def check_decoder(name: str) -> None:
+def check_backend(name: str) -> None:
     """Fail before any work when the decoding backend cannot load."""
     from ..data.video import get_backend
 
@@ -60,7 +60,7 @@ def add_video_args(p: argparse.ArgumentParser, default_frames: int = 8) -> None:
                    help="with --fps: keep at most the first M frames of each video (the rest of a long video is dropped)")
     p.add_argument("--batch-size", type=int, default=4, metavar="B", help="clips per forward pass (default 4)")
     p.add_argument("--workers", type=int, default=0, help="decoding worker processes (default 0: in the main process)")
-    p.add_argument("--decoder", default="pyav", choices=("pyav", "opencv", "decord", "torchcodec"),
+    p.add_argument("--backend", default="pyav", choices=("pyav", "opencv", "decord", "torchcodec"),
                    help="video decoding backend (default pyav; the others need their package installed)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--dtype", choices=DTYPE_NAMES, default="float32", help="compute precision (autocast)")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from .common import (
-    DTYPE_NAMES, add_backbone_arg, add_video_args, check_decoder, make_sampler, resolve_device, torch_dtype,
+    DTYPE_NAMES,
+    add_backbone_arg,
+    add_video_args,
+    check_backend,
+    make_sampler,
+    resolve_device,
+    torch_dtype,
 )
 
 
@@ -33,14 +39,14 @@ def run(args: argparse.Namespace) -> int:
     from ..features.extract import extract_features
 
     sampler = make_sampler(args)
-    check_decoder(args.decoder)
+    check_backend(args.backend)
     device = resolve_device(args.device)
     items = list_videos(args.videos)
     backbone = load_backbone(args.backbone)
     summary = extract_features(
         backbone, items, args.out, sampler, layers=args.layers, batch_size=args.batch_size,
         workers=args.workers, device=device, compute_dtype=torch_dtype(args.dtype),
-        save_dtype=args.save_dtype, backend=args.decoder, progress=not args.no_progress,
+        save_dtype=args.save_dtype, backend=args.backend, progress=not args.no_progress,
     )
     print(f"backbone   {backbone.meta.spec}  ({backbone.meta.identity})")
     print(f"sampling   {sampler!r}")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..tasks.recognition.prompts import DEFAULT_TEMPLATES
-from .common import add_backbone_arg, add_video_args, check_decoder, make_sampler, resolve_device, torch_dtype
+from .common import add_backbone_arg, add_video_args, check_backend, make_sampler, resolve_device, torch_dtype
 
 
 def add_parser(sub) -> None:
@@ -51,19 +51,20 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..backbones import load_backbone
+    from ..data.clips import VideoClips
     from ..data.sources import list_videos
-    from ..features.runner import ClipDataset, iter_clip_features
+    from ..features.runner import iter_clip_features
     from ..tasks.recognition.zero_shot import class_text_embeddings, zero_shot_probabilities
 
     labels = read_labels(args)
     sampler = make_sampler(args)
-    check_decoder(args.decoder)
+    check_backend(args.backend)
     device = resolve_device(args.device)
     items = list_videos(args.videos)
     backbone = load_backbone(args.backbone)
     model = backbone.model.to(device).eval()
     classes = class_text_embeddings(model, backbone.tokenizer, labels, args.templates)
-    dataset = ClipDataset(items, sampler, backbone.preprocess, backend=args.decoder)
+    dataset = VideoClips(items, sampler, backbone.preprocess, backend=args.backend)
     predictions, failed = [], []
     width = max(len(i.video_id) for i in items)
     print(f"{'video':<{width}}  top-{args.top_k} labels (probability)")
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         result = {"backbone": backbone.meta.spec, "identity": backbone.meta.identity, "labels": labels,
                   "templates": args.templates, "sampling": repr(sampler),
-                  "scores": "sigmoid" if model.cfg.loss == "siglip" else "softmax",
+                  "scores": model.score_activation,
                   "predictions": predictions, "failed": failed}
         args.json.write_text(json.dumps(result, indent=2))
         print(f"predictions written to {args.json}")

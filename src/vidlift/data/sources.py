@@ -16,10 +16,12 @@ class VideoListError(ValueError):
 
 @dataclass(frozen=True)
 class VideoItem:
-    """One video to process: ``video_id`` is unique in its list and safe as a relative path."""
+    """One video to process: ``video_id`` is unique in its list and safe as a relative path;
+    ``path`` is ``None`` where an annotation names a video whose file is not known (no video
+    root given), which decoding reports as an error record."""
 
     video_id: str
-    path: Path
+    path: Path | None
 
 
 def list_videos(source: str | Path) -> list[VideoItem]:

@@ -176,8 +176,8 @@ class VideoTransform:
         self.resize_mode, self.interpolation = resize_mode, interpolation
         self.train, self.flip_prob, self.antialias = train, flip_prob, antialias
 
-    def __call__(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """uint8 (T, H, W, 3) -> float32 (T, 3, size, size)."""
+    def resized(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 (T, H, W, 3) -> float (T, 3, h, w) in [0, 255]: the resize before the crop."""
         video = to_float_video(frames)
         if self.resize_mode == "shortest":
             video = resize_shorter(video, self.resize_size, self.interpolation, self.antialias)
@@ -185,7 +185,11 @@ class VideoTransform:
             video = resize_square(video, self.resize_size, self.interpolation, self.antialias)
         # Bicubic overshoots past [0, 255]; clamping and rounding mirror the uint8 resize of
         # the image pipelines (PIL, torchvision) that backbones were trained with.
-        video = video.clamp_(0, 255).round_()
+        return video.clamp_(0, 255).round_()
+
+    def __call__(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 (T, H, W, 3) -> float32 (T, 3, size, size)."""
+        video = self.resized(frames)
         if self.train:
             video = random_crop(video, self.size, generator)
             if self.flip_prob > 0 and float(torch.rand((), generator=generator)) < self.flip_prob:
@@ -193,6 +197,23 @@ class VideoTransform:
         else:
             video = center_crop(video, self.size)
         return normalize(video.div(255.0), self.mean, self.std).contiguous()
+
+    def three_crops(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 (T, H, W, 3) -> (3, T, 3, size, size): start / centre / end crops along the
+        longer side after the resize — left/centre/right for landscape (and square) frames,
+        top/centre/bottom for portrait ones — the "3-crop" test of mmaction2's ``ThreeCrop``
+        (Feichtenhofer et al., SlowFast, ICCV 2019). The centre crop equals ``self(frames)``
+        of a test-mode transform."""
+        video = self.resized(frames)
+        s = self.size
+        h, w = video.shape[-2:]
+        if s > h or s > w:
+            raise ValueError(f"crop {s}x{s} is larger than the resized frames ({h}x{w})")
+        top, left = int(round((h - s) / 2.0)), int(round((w - s) / 2.0))
+        corners = [(0, left), (top, left), (h - s, left)] if h > w else [(top, 0), (top, left), (top, w - s)]
+        crops = [center_crop(video, s) if (y, x) == (top, left) else video[..., y : y + s, x : x + s]
+                 for y, x in corners]
+        return torch.stack([normalize(c.div(255.0), self.mean, self.std).contiguous() for c in crops])
 
     def __repr__(self) -> str:
         return (

@@ -3,7 +3,7 @@ strategies (post-network tuning, side-tuning, distillation targets) without re-r
 backbone every epoch.
 
 The key is a hash of what decides the features: the weights (sha256), the architecture, the preprocessing,
-the frame sampling, the layers, the dtypes and the decoder. Each key is one folder written by
+the frame sampling, the layers, the dtypes and the decoding backend. Each key is one folder written by
 :func:`~vidlift.features.extract.extract_features` (atomic per video, resumable: an
 interrupted fill loses nothing and a second fill skips what is done)::
 
@@ -28,7 +28,7 @@ from safetensors.torch import load_file
 from ..backbones.factory import Backbone
 from ..data.sources import VideoItem
 from ..data.video import FrameSampler
-from .extract import _SETTINGS, ExtractSummary, extract_features, extraction_header, read_manifest
+from .extract import _SETTINGS, ExtractSummary, block_indices, extract_features, extraction_header, read_manifest
 
 
 def cache_key(header: dict[str, Any]) -> str:
@@ -73,9 +73,9 @@ class FeatureCache:
         self.root = Path(root)
 
     def directory(self, backbone: Backbone, sampler: FrameSampler, layers: Sequence[int] = (),
-                  save_dtype: str = "float32", compute_dtype: torch.dtype = torch.float32, backend: str = "pyav") -> Path:
-        depth = len(backbone.model.visual.blocks)
-        layers = sorted({i + depth if i < 0 else i for i in layers})
+                  save_dtype: str = "float32", compute_dtype: torch.dtype = torch.float32,
+                  backend: str = "pyav") -> Path:
+        layers = block_indices(backbone, layers)
         header = extraction_header(backbone, sampler, layers, save_dtype, compute_dtype, backend)
         return self.root / cache_key(header)
 
@@ -86,8 +86,7 @@ class FeatureCache:
         """Extract what is missing for ``items`` and return the folder's features (videos that
         failed to decode are listed in ``failed``, not cached)."""
         out = self.directory(backbone, sampler, layers, save_dtype, compute_dtype, backend)
-        depth = len(backbone.model.visual.blocks)
-        layers = sorted({i + depth if i < 0 else i for i in layers})
+        layers = block_indices(backbone, layers)
         summary = extract_features(backbone, items, out, sampler, layers, batch_size, workers, device,
                                    compute_dtype, save_dtype, backend, progress)
         manifest = read_manifest(out)

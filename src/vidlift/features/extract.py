@@ -31,9 +31,10 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..atomic import atomic_write
 from ..backbones.factory import Backbone
+from ..data.clips import VideoClips
 from ..data.sources import VideoItem
 from ..data.video import FrameSampler
-from .runner import ClipDataset, ClipResult, iter_clip_features
+from .runner import ClipResult, iter_clip_features
 
 
 class ExtractionMismatchError(ValueError):
@@ -57,23 +58,34 @@ class ExtractSummary:
 
 # What must match for a folder's features to be comparable; the spec string may differ (a moved
 # directory, a relative path) as long as the weights are the same.
-_SETTINGS = ("weights_sha256", "architecture", "preprocess", "sampling", "layers", "dtype", "compute_dtype", "decoder")
+_SETTINGS = ("weights_sha256", "architecture", "preprocess", "sampling", "layers", "dtype", "compute_dtype", "backend")
+
+
+def block_indices(backbone: Backbone, layers: Sequence[int]) -> list[int]:
+    """Image-tower block indices, sorted, negative ones counted from the end."""
+    depth = backbone.model.vision_depth
+    out = sorted({i + depth if i < 0 else i for i in layers})
+    if any(not 0 <= i < depth for i in out):
+        raise ValueError(f"layers must lie in [-{depth}, {depth}) for this {depth}-block image tower")
+    return out
 
 
 def extraction_header(backbone: Backbone, sampler: FrameSampler, layers: Sequence[int], save_dtype: str,
-                      compute_dtype: torch.dtype = torch.float32, decoder: str = "pyav") -> dict[str, Any]:
+                      compute_dtype: torch.dtype = torch.float32, backend: str = "pyav") -> dict[str, Any]:
+    """What decides the features (:data:`_SETTINGS`), plus provenance."""
+    model = backbone.model
     return {
         "vidlift_version": __version__,
         "backbone": {"spec": backbone.meta.spec, "identity": backbone.meta.identity},
         "weights_sha256": backbone.meta.weights_sha256,
         # The same weight file read with another architecture (QuickGELU vs GELU) gives other features.
-        "architecture": {k: v for k, v in backbone.model.cfg.to_dict().items() if k != "preprocess"},
-        "preprocess": asdict(backbone.model.cfg.preprocess),
+        "architecture": {k: v for k, v in model.config_dict().items() if k != "preprocess"},
+        "preprocess": asdict(model.preprocess_config),
         "sampling": repr(sampler),
         "layers": list(layers),
         "dtype": save_dtype,
         "compute_dtype": str(compute_dtype).removeprefix("torch."),
-        "decoder": decoder,
+        "backend": backend,
     }
 
 
@@ -81,6 +93,7 @@ def _check_header(out: Path, header: dict[str, Any]) -> None:
     path = out / "extraction.json"
     if path.is_file():
         old = json.loads(path.read_text())
+        old.setdefault("backend", old.get("decoder"))  # folders written before the setting was renamed
         diff = [k for k in _SETTINGS if old.get(k) != json.loads(json.dumps(header[k]))]
         if diff:
             raise ExtractionMismatchError(
@@ -153,10 +166,7 @@ def extract_features(
 ) -> ExtractSummary:
     """Extract features of ``items`` into ``out`` (see the module docstring for the layout)."""
     out = Path(out)
-    depth = len(backbone.model.visual.blocks)
-    layers = sorted({i + depth if i < 0 else i for i in layers})
-    if any(not 0 <= i < depth for i in layers):
-        raise ValueError(f"layers must lie in [-{depth}, {depth}) for this {depth}-block image tower")
+    layers = block_indices(backbone, layers)
     header = extraction_header(backbone, sampler, layers, save_dtype, compute_dtype, backend)
     _check_header(out, header)
     done = {vid for vid, e in read_manifest(out).items() if e.get("status") == "ok" and (out / e["file"]).is_file()}
@@ -165,7 +175,7 @@ def extract_features(
     if not todo:
         return summary
     model = backbone.model.to(device).eval()
-    dataset = ClipDataset(todo, sampler, backbone.preprocess, backend=backend)
+    dataset = VideoClips(todo, sampler, backbone.preprocess, backend=backend)
     dtype = getattr(torch, save_dtype)
     start = time.perf_counter()
     _end_partial_line(out / "manifest.jsonl")

@@ -1,7 +1,9 @@
 """Decode clips in background workers and run them through a frozen image tower in batches.
 
-Shared by ``vidlift extract`` and ``vidlift zero-shot``: a bad video becomes a failure
-record (reported, skipped) and never stops the run.
+Shared by ``vidlift extract``, the feature cache, ``vidlift zero-shot`` and the demo. Clips come
+from :class:`~vidlift.data.clips.VideoClips`, so a bad video is what it is everywhere: an error
+record naming the file, which becomes a failed :class:`ClipResult` (reported, skipped) and never
+stops the run.
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from ..backbones.model import CLIP
+from ..backbones.contract import VisionLanguageBackbone
+from ..data.clips import VideoClips
 from ..data.sources import VideoItem
-from ..data.transforms import VideoTransform
-from ..data.video import FrameSampler, VideoDecodeError, read_video
 
 
 @dataclass
@@ -35,43 +36,13 @@ class ClipResult:
     duration: float = 0.0
 
 
-class ClipDataset(Dataset):
-    """Decoded, preprocessed clips: each item is a dict with ``frames`` (T, 3, S, S) or ``error``."""
-
-    def __init__(self, items: Sequence[VideoItem], sampler: FrameSampler, transform: VideoTransform,
-                 backend: str = "pyav", seed: int = 0) -> None:
-        self.items = list(items)
-        self.sampler = sampler
-        self.transform = transform
-        self.backend = backend
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        item = self.items[i]
-        try:
-            video = read_video(item.path, self.sampler, backend=self.backend, rng=np.random.default_rng(self.seed + i))
-        except (VideoDecodeError, ValueError, FileNotFoundError) as e:
-            return {"index": i, "error": f"{type(e).__name__}: {e}"}
-        return {
-            "index": i,
-            "frames": self.transform(video.frames),
-            "indices": video.indices,
-            "timestamps": video.timestamps,
-            "fps": video.info.fps,
-            "duration": video.info.duration,
-        }
-
-
 def _first(batch: list[dict[str, Any]]) -> dict[str, Any]:
     return batch[0]
 
 
 def iter_clip_features(
-    model: CLIP,
-    dataset: ClipDataset,
+    model: VisionLanguageBackbone,
+    dataset: VideoClips,
     batch_size: int = 4,
     layers: Sequence[int] = (),
     workers: int = 0,
@@ -80,8 +51,9 @@ def iter_clip_features(
 ) -> Iterator[ClipResult]:
     """Yield one :class:`ClipResult` per video, in input order.
 
-    Clips with the same number of frames are stacked up to ``batch_size`` per forward pass.
-    ``dtype`` other than float32 runs the tower under autocast (bf16 / fp16 inference).
+    Clips with the same number of frames are stacked up to ``batch_size`` per forward pass;
+    the views of a multi-clip sampler are one sequence of frames, in decode order. ``dtype``
+    other than float32 runs the tower under autocast (bf16 / fp16 inference).
     """
     loader = DataLoader(dataset, batch_size=1, collate_fn=_first, num_workers=workers,
                         persistent_workers=False, prefetch_factor=2 if workers else None)
@@ -91,25 +63,28 @@ def iter_clip_features(
     def flush() -> Iterator[ClipResult]:
         if not pending:
             return
-        clips = torch.stack([p["frames"] for p in pending]).to(device)
+        clips = torch.stack([p["video"] for p in pending]).to(device)
         with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             out = model.forward_video_features(clips, layers=list(layers))
             embeds = model.project_image(out.pooled)
         for j, p in enumerate(pending):
             yield ClipResult(
-                item=dataset.items[p["index"]],
+                item=dataset.videos[p["index"]],
                 embeds=embeds[j].float().cpu(),
                 layers={k: v[j].float().cpu() for k, v in out.layers.items()},
-                indices=p["indices"], timestamps=p["timestamps"], fps=p["fps"], duration=p["duration"],
+                indices=p["frame_indices"].numpy(), timestamps=p["timestamps"].numpy(), fps=float(p["fps"]),
+                duration=float(p["duration"]),
             )
         pending.clear()
 
     for sample in loader:
         if "error" in sample:
             yield from flush()  # keep results in input order
-            yield ClipResult(item=dataset.items[sample["index"]], error=sample["error"])
+            yield ClipResult(item=dataset.videos[sample["index"]], error=sample["error"])
             continue
-        if pending and pending[0]["frames"].shape != sample["frames"].shape:
+        if sample["video"].ndim == 5:  # views (V, T, 3, S, S) -> one sequence of V·T frames
+            sample["video"] = sample["video"].flatten(0, 1)
+        if pending and pending[0]["video"].shape != sample["video"].shape:
             yield from flush()
         pending.append(sample)
         if len(pending) >= batch_size:

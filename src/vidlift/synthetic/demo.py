@@ -30,7 +30,8 @@ from ..backbones import load_backbone
 from ..data.datasets import read_kinetics
 from ..data.sources import VideoItem
 from ..data.video import SegmentSampler
-from ..features.runner import ClipDataset, iter_clip_features
+from ..data.clips import VideoClips
+from ..features.runner import iter_clip_features
 from ..tasks.recognition.linear_probe import fit_linear_probe, top1_accuracy
 from ..tasks.recognition.zero_shot import class_text_embeddings, zero_shot_probabilities
 from .synth import generate
@@ -85,7 +86,7 @@ def run_demo(out: str | Path = "demo_out", backbone: str = "tiny", num_videos: i
     t0 = time.perf_counter()
     bb = load_backbone(backbone)
     model = bb.model.eval()
-    dataset = ClipDataset(items, SegmentSampler(frames, mode="test"), bb.preprocess)
+    dataset = VideoClips(items, SegmentSampler(frames, mode="test"), bb.preprocess)
     embeds: dict[str, torch.Tensor] = {}
     for r in iter_clip_features(model, dataset, batch_size=32, workers=min(workers, 2)):
         if r.error is not None:

@@ -9,6 +9,12 @@ dropped and listed in ``.missing`` up to ``max_missing_ratio`` (default 5%), bey
 >>> from vidlift.data.datasets import read_kinetics
 >>> train = read_kinetics("k400/train.csv", "k400/videos")
 >>> val = read_kinetics("k400/validate.csv", "k400/videos", classes=train.classes)
+
+Each reader module also registers its format(s) with one line at its end
+(:func:`~.registry.register_format`): the ``dataset:`` mapping of a task config names a format,
+and tasks read it through :class:`~.registry.DatasetConfig` without knowing which it is.
+Importing this package registers every format below; a new one is a module here ending with its
+``register_format`` line, plus its import below.
 """
 
 from .activitynet import read_activitynet_captions
@@ -22,21 +28,40 @@ from .msvd import read_msvd
 from .nextqa import QUESTION_TYPES, read_nextqa
 from .qvhighlights import read_qvhighlights
 from .records import CaptionedVideo, ClassificationSample, GroundingQuery, MissingVideo, QASample, Records
+from .registry import (
+                       CAPTIONED_VIDEOS,
+                       FORMATS,
+                       LABELLED_CLIPS,
+                       MOMENT_QUERIES,
+                       QUESTIONS,
+                       DatasetConfig,
+                       DatasetFormat,
+                       get_format,
+                       register_format,
+)
 from .ssv2 import read_ssv2, read_ssv2_labels
 from .ucf101 import read_ucf101, read_ucf101_classes
 
 __all__ = [
+    "CAPTIONED_VIDEOS",
     "DEFAULT_MAX_MISSING_RATIO",
+    "FORMATS",
+    "LABELLED_CLIPS",
+    "MOMENT_QUERIES",
+    "QUESTIONS",
     "QUESTION_TYPES",
     "AnnotationError",
     "CaptionedVideo",
     "ClassificationSample",
+    "DatasetConfig",
+    "DatasetFormat",
     "GroundingQuery",
     "MissingVideo",
     "MissingVideosError",
     "QASample",
     "Records",
     "VideoIndex",
+    "get_format",
     "read_activitynet_captions",
     "read_didemo",
     "read_hmdb51",
@@ -51,4 +76,5 @@ __all__ = [
     "read_ssv2_labels",
     "read_ucf101",
     "read_ucf101_classes",
+    "register_format",
 ]

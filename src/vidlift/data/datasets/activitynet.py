@@ -24,6 +24,7 @@ from typing import Any
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, get, read_text
 from .errors import AnnotationError
 from .records import CaptionedVideo, Records
+from .registry import CAPTIONED_VIDEOS, SPLITS, DatasetConfig, DatasetFormat, read_files, register_format
 
 
 def _entries(path: Path) -> list[tuple[int | None, str, Any]]:
@@ -105,3 +106,13 @@ def read_activitynet_captions(
             records.extend(moments)
     return attach_videos(records, lambda r: (r.video_id, r.video_id.removeprefix("v_")), path, video_root,
                          max_missing_ratio)
+
+
+def _read_split(config: DatasetConfig, split: str) -> Records[CaptionedVideo]:
+    """``paragraph`` (default true) joins a video's sentences into one query."""
+    return read_files(config, split, lambda p: read_activitynet_captions(
+        p, config.video_root, bool(config.get("paragraph", True)), max_missing_ratio=config.max_missing_ratio))
+
+
+register_format(DatasetFormat("activitynet", CAPTIONED_VIDEOS, _read_split, optional=(*SPLITS, "paragraph"),
+                              one_of=(SPLITS,)))

@@ -23,6 +23,7 @@ from pathlib import Path
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, get, read_json_array
 from .errors import AnnotationError
 from .records import CaptionedVideo, Records
+from .registry import CAPTIONED_VIDEOS, SPLITS, DatasetConfig, DatasetFormat, read_files, register_format
 
 SEGMENT_SECONDS = 5.0
 NUM_SEGMENTS = 6
@@ -88,3 +89,13 @@ def read_didemo(
         records = moments
     return attach_videos(records, lambda r: (r.video_id, os.path.splitext(r.video_id)[0]), path, video_root,
                          max_missing_ratio)
+
+
+def _read_split(config: DatasetConfig, split: str) -> Records[CaptionedVideo]:
+    """``paragraph`` (default true) joins a video's sentences into one query."""
+    return read_files(config, split, lambda p: read_didemo(p, config.video_root, bool(config.get("paragraph", True)),
+                                                           max_missing_ratio=config.max_missing_ratio))
+
+
+register_format(DatasetFormat("didemo", CAPTIONED_VIDEOS, _read_split, optional=(*SPLITS, "paragraph"),
+                              one_of=(SPLITS,)))

@@ -19,6 +19,7 @@ from pathlib import Path
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, read_text
 from .errors import AnnotationError
 from .records import ClassificationSample, Records
+from .registry import LABELLED_CLIPS, DatasetConfig, DatasetFormat, register_format
 
 SUBSET_IDS = {"train": "1", "test": "2"}
 _SPLIT_FILE = re.compile(r"(.+)_test_split([1-3])\.txt")
@@ -81,3 +82,14 @@ def read_hmdb51(
                                                     label_name=name, split=subset, line=line))
     return attach_videos(samples, lambda r: (f"{r.label_name}/{r.video_id}", r.video_id), folder, video_root,
                          max_missing_ratio, names)
+
+
+def _read_split(config: DatasetConfig, split: str) -> Records[ClassificationSample]:
+    """Every split reads the split folder: train its training videos, the others its test ones."""
+    return read_hmdb51(config.path("splits"), int(config.get("split", 1)), "train" if split == "train" else "test",
+                       config.video_root, max_missing_ratio=config.max_missing_ratio)
+
+
+register_format(DatasetFormat(
+    "hmdb51", LABELLED_CLIPS, _read_split, required=("splits", "video_root"), optional=("split",),
+    split_source=lambda config, split: "splits"))

@@ -14,6 +14,7 @@ from pathlib import Path
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, load_class_list, number, read_csv
 from .errors import AnnotationError
 from .records import ClassificationSample, Records
+from .registry import LABELLED_CLIPS, SPLITS, DatasetConfig, DatasetFormat, register_format
 
 COLUMNS = ("youtube_id", "time_start", "time_end")
 
@@ -70,3 +71,30 @@ def read_kinetics(
             split=row.get("split", "").strip() or None, time_start=start, time_end=end, line=line))
     return attach_videos(samples, lambda r: (r.video_id, r.video_id.rsplit("_", 2)[0]), path, video_root,
                          max_missing_ratio, names)
+
+
+def _class_list(config: DatasetConfig, key: str) -> Sequence[str] | os.PathLike | None:
+    """The classes every split indexes: ``classes``, else the train split's, else (zero-shot
+    evaluation, no train split) the sorted union of the labels of all configured splits."""
+    if config.get("classes") is not None:
+        return config.path("classes")
+    if key == "train":
+        return None
+    if config.has_split("train"):
+        return config.records("train").classes
+    names: set[str] = set()
+    for other in ("val", "test", "predict"):
+        if config.get(other) is not None:
+            names |= set(read_kinetics(config.path(other), None, max_missing_ratio=1.0).classes)
+    return tuple(sorted(names))
+
+
+def _read_split(config: DatasetConfig, split: str) -> Records[ClassificationSample]:
+    key = config.source(split)
+    return read_kinetics(config.path(key), config.video_root, classes=_class_list(config, key),
+                         max_missing_ratio=config.max_missing_ratio)
+
+
+register_format(DatasetFormat(
+    "kinetics", LABELLED_CLIPS, _read_split, required=("video_root",), optional=(*SPLITS, "classes"),
+    one_of=(SPLITS,), class_names=lambda c: load_class_list(c.path("classes")) if c.get("classes") else None))

@@ -20,6 +20,7 @@ from pathlib import Path
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, get, read_csv, read_json_array, read_json_object_arrays
 from .errors import AnnotationError
 from .records import CaptionedVideo, QASample, Records
+from .registry import CAPTIONED_VIDEOS, QUESTIONS, SPLITS, DatasetConfig, DatasetFormat, read_files, register_format
 
 QUESTION_WORDS = ("what", "who", "how", "when", "where", "which", "why")
 
@@ -114,3 +115,43 @@ def read_msrvtt_qa(
         records.append(QASample(qid=qid, video_id=vid, video_path=None, question=question, answer=answer,
                                 type=first if first in QUESTION_WORDS else None, line=line))
     return attach_videos(records, lambda r: (r.video_id,), path, video_root, max_missing_ratio)
+
+
+# The MSR-VTT split names a json split reads by default (``dataset.splits`` overrides them).
+DEFAULT_SPLITS = {"train": ["train"], "val": ["validate", "val"], "test": ["test"]}
+
+
+def _read_split(config: DatasetConfig, split: str) -> Records[CaptionedVideo]:
+    """Each annotation file of the split: ``*.csv`` is a 1k-A query list (:func:`read_msrvtt_1ka`),
+    anything else an MSR-VTT json keeping the videos of the split names in ``dataset.splits``
+    (default :data:`DEFAULT_SPLITS`). For ``msrvtt_1ka`` the default train set is every video of
+    the train files except those of the test CSV (the "9k" training set of the 1k-A protocol)."""
+    key = config.source(split)
+    one_ka = config.name == "msrvtt_1ka"
+    root, ratio = config.video_root, config.max_missing_ratio
+    names = (config.get("splits") or {}).get(key)
+    if names is None and not (one_ka and key == "train"):
+        names = DEFAULT_SPLITS.get(key, ["test"])
+
+    def read(path: Path) -> Records[CaptionedVideo]:
+        if path.suffix.lower() == ".csv":
+            return read_msrvtt_1ka(path, root, max_missing_ratio=ratio)
+        return read_msrvtt(path, root, splits=names, max_missing_ratio=ratio)
+
+    records = read_files(config, split, read)
+    if one_ka and key == "train" and "train" not in (config.get("splits") or {}) and config.get("test") is not None:
+        held_out = {r.video_id for p in config.paths("test") if p.suffix.lower() == ".csv" for r in read_msrvtt_1ka(p)}
+        records = Records([r for r in records if r.video_id not in held_out], source=records.source,
+                          missing=records.missing)
+    return records
+
+
+def _read_qa_split(config: DatasetConfig, split: str) -> Records[QASample]:
+    return read_files(config, split, lambda p: read_msrvtt_qa(p, config.video_root,
+                                                              max_missing_ratio=config.max_missing_ratio))
+
+
+register_format(DatasetFormat("msrvtt", CAPTIONED_VIDEOS, _read_split, optional=(*SPLITS, "splits"), one_of=(SPLITS,)))
+register_format(DatasetFormat("msrvtt_1ka", CAPTIONED_VIDEOS, _read_split, optional=(*SPLITS, "splits"),
+                              one_of=(SPLITS,)))
+register_format(DatasetFormat("msrvtt_qa", QUESTIONS, _read_qa_split, optional=SPLITS, one_of=(SPLITS,)))

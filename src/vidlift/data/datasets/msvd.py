@@ -23,6 +23,7 @@ from pathlib import Path
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, read_text
 from .errors import AnnotationError
 from .records import CaptionedVideo, Records
+from .registry import CAPTIONED_VIDEOS, SPLITS, DatasetConfig, DatasetFormat, read_files, register_format
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 CONVERT_RECIPE = """\
@@ -96,3 +97,13 @@ def read_msvd(
     records = [CaptionedVideo(video_id=vid, video_path=None, captions=tuple(captions[vid][1]), split=split,
                               line=captions[vid][0]) for vid in order]
     return attach_videos(records, lambda r: (r.video_id,), path, video_root, max_missing_ratio)
+
+
+def _read_split(config: DatasetConfig, split: str) -> Records[CaptionedVideo]:
+    """The split keys name split lists (one video id per line); captions come from ``captions``."""
+    return read_files(config, split, lambda p: read_msvd(config.path("captions"), config.video_root, split_list=p,
+                                                         max_missing_ratio=config.max_missing_ratio))
+
+
+register_format(DatasetFormat("msvd", CAPTIONED_VIDEOS, _read_split, required=("captions",), optional=SPLITS,
+                              one_of=(SPLITS,)))

@@ -15,6 +15,7 @@ from pathlib import Path
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, read_csv, read_text
 from .errors import AnnotationError
 from .records import QASample, Records
+from .registry import QUESTIONS, SPLITS, DatasetConfig, DatasetFormat, read_files, register_format
 
 QUESTION_TYPES = {
     "CW": "causal why", "CH": "causal how", "TN": "temporal next", "TP": "temporal previous",
@@ -97,3 +98,15 @@ def _int(value: str | None) -> int | None:
         return int(value) if value not in (None, "") else None
     except ValueError:
         return None
+
+
+def _read_split(config: DatasetConfig, split: str) -> Records[QASample]:
+    """``video_map`` (map_vid_vidorID.json) finds videos stored as ``<group>/<video>``."""
+    video_map = config.get("video_map")
+    if isinstance(video_map, (str, os.PathLike)):
+        video_map = config.resolve(video_map)
+    return read_files(config, split, lambda p: read_nextqa(p, config.video_root, video_map=video_map,
+                                                           max_missing_ratio=config.max_missing_ratio))
+
+
+register_format(DatasetFormat("nextqa", QUESTIONS, _read_split, optional=(*SPLITS, "video_map"), one_of=(SPLITS,)))

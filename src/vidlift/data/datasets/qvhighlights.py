@@ -16,6 +16,7 @@ from pathlib import Path
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, get, read_jsonl
 from .errors import AnnotationError
 from .records import GroundingQuery, Records
+from .registry import MOMENT_QUERIES, SPLITS, DatasetConfig, DatasetFormat, read_files, register_format
 
 MAX_SALIENCY = 4
 
@@ -73,3 +74,13 @@ def read_qvhighlights(
             relevant_windows=tuple(windows), relevant_clip_ids=tuple(ids),
             saliency_scores=tuple(tuple(sc) for sc in scores), clip_length=clip_length, line=line))
     return attach_videos(records, lambda r: (r.video_id,), path, video_root, max_missing_ratio)
+
+
+def _read_split(config: DatasetConfig, split: str) -> Records[GroundingQuery]:
+    return read_files(config, split, lambda p: read_qvhighlights(
+        p, config.video_root, clip_length=float(config.get("clip_length", 2.0)),
+        max_missing_ratio=config.max_missing_ratio))
+
+
+register_format(DatasetFormat("qvhighlights", MOMENT_QUERIES, _read_split, optional=(*SPLITS, "clip_length"),
+                              one_of=(SPLITS,)))

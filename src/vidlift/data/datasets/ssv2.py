@@ -16,6 +16,7 @@ from pathlib import Path
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, get, read_json_array, read_text
 from .errors import AnnotationError
 from .records import ClassificationSample, Records
+from .registry import LABELLED_CLIPS, SPLITS, DatasetConfig, DatasetFormat, register_format
 
 
 def class_name(template: str) -> str:
@@ -99,3 +100,16 @@ def read_ssv2(
             label_name=label, text=get(path, line, entry, "label", str, required=False),
             placeholders=tuple(str(p) for p in placeholders), line=line))
     return attach_videos(samples, lambda r: (r.video_id,), path, video_root, max_missing_ratio, names)
+
+
+def _read_split(config: DatasetConfig, split: str) -> Records[ClassificationSample]:
+    key = config.source(split)
+    answers = config.path("test_answers") if key == "test" and config.get("test_answers") is not None else None
+    return read_ssv2(config.path(key), config.path("labels"), config.video_root, answers_path=answers,
+                     max_missing_ratio=config.max_missing_ratio)
+
+
+register_format(DatasetFormat(
+    "ssv2", LABELLED_CLIPS, _read_split, required=("labels", "video_root"), optional=(*SPLITS, "test_answers"),
+    class_names=lambda c: read_ssv2_labels(c.path("labels")),
+    unlabelled_hint="SSv2's test labels come from dataset.test_answers (test-answers.csv)"))

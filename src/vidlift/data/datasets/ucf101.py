@@ -21,6 +21,7 @@ from pathlib import Path
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, read_text
 from .errors import AnnotationError
 from .records import ClassificationSample, Records
+from .registry import LABELLED_CLIPS, SPLITS, DatasetConfig, DatasetFormat, camel_case_class_text, register_format
 
 SUBSETS = ("train", "test")
 
@@ -104,3 +105,28 @@ def read_ucf101(
                                             label_name=folder, split=kind, line=line))
     return attach_videos(samples, lambda r: (f"{r.label_name}/{r.video_id}", r.video_id), path, video_root,
                          max_missing_ratio, names)
+
+
+def _source(config: DatasetConfig, split: str) -> str | None:
+    """A split's own list file, else: predict reads the test list, val the test list (UCF101
+    has no validation split), and any split its file in the ``splits`` folder."""
+    if config.get(split) is not None:
+        return split
+    if split == "predict":
+        return _source(config, "test")
+    if split == "val" and config.get("test") is not None:
+        return "test"
+    return "splits" if config.get("splits") is not None else None
+
+
+def _read_split(config: DatasetConfig, split: str) -> Records[ClassificationSample]:
+    index = config.path("class_index") if config.get("class_index") is not None else None
+    return read_ucf101(config.path(config.source(split)), config.video_root, class_index=index,
+                       split=int(config.get("split", 1)), subset="train" if split == "train" else "test",
+                       max_missing_ratio=config.max_missing_ratio)
+
+
+register_format(DatasetFormat(
+    "ucf101", LABELLED_CLIPS, _read_split, required=("video_root",),
+    optional=("splits", "split", *SPLITS, "class_index"), one_of=(("splits", "train", "test"),),
+    split_source=_source, class_text=camel_case_class_text))

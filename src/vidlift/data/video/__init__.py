@@ -10,7 +10,7 @@ from .decode import decode
 from .errors import BackendUnavailableError, VideoDecodeError
 from .info import VideoInfo, probe
 from .read import DecodedVideo, read_video
-from .samplers import DenseSampler, FpsSampler, FrameSample, FrameSampler, SegmentSampler
+from .samplers import DenseSampler, FpsSampler, FrameSample, FrameSampler, MultiViewSampler, SegmentSampler
 
 __all__ = [
     "BACKENDS",
@@ -21,6 +21,7 @@ __all__ = [
     "FpsSampler",
     "FrameSample",
     "FrameSampler",
+    "MultiViewSampler",
     "SegmentSampler",
     "VideoBackend",
     "VideoDecodeError",

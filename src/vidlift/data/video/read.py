@@ -10,6 +10,7 @@ import torch
 
 from .backends import VideoBackend
 from .decode import decode
+from .errors import VideoDecodeError
 from .info import VideoInfo, probe
 from .samplers import FrameSampler, RngLike
 
@@ -50,8 +51,15 @@ def read_video(
 
     Returns:
         :class:`DecodedVideo` with frames (N, H, W, 3) uint8 and the indices and timestamps used.
+
+    Raises:
+        VideoDecodeError: for anything about the file (missing, empty, corrupt, or no frame
+            count / rate to sample from), so that callers catch one type for bad videos.
     """
     info = probe(path)
-    sample = sampler(info, rng=rng)
+    try:
+        sample = sampler(info, rng=rng)
+    except ValueError as e:  # the samplers refuse a video with no frames or no frame rate
+        raise VideoDecodeError(path, str(e)) from e
     frames = decode(path, sample.indices, backend=backend, **decode_kwargs)
     return DecodedVideo(frames, sample.indices, sample.timestamps, sample.num_clips, info)

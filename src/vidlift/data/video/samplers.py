@@ -89,6 +89,30 @@ class SegmentSampler(FrameSampler):
         return f"SegmentSampler(num_segments={self.num_segments}, mode={self.mode!r})"
 
 
+class MultiViewSampler(FrameSampler):
+    """``num_clips`` TSN samplings of ``num_segments`` frames each, shifted inside the
+    segments, for multi-view testing ("8×3×4": frames × crops × clips, e.g. Text4Vis, BIKE,
+    X-CLIP): clip k takes frame ``floor(s * L + (k + 0.5) / num_clips * L)`` of segment s
+    (segment length L = frames / num_segments). Deterministic; indices clip after clip
+    (``FrameSample.num_clips`` = ``num_clips``). One clip is ``SegmentSampler(T, "test")``.
+    """
+
+    def __init__(self, num_segments: int, num_clips: int = 1) -> None:
+        if num_segments < 1 or num_clips < 1:
+            raise ValueError(f"num_segments and num_clips must be >= 1, got {num_segments}, {num_clips}")
+        self.num_segments, self.num_clips = num_segments, num_clips
+
+    def __call__(self, info: VideoInfo, rng: RngLike = None) -> FrameSample:
+        _check_info(info)
+        seg = info.num_frames / self.num_segments
+        starts = np.arange(self.num_segments) * seg
+        shifts = (np.arange(self.num_clips) + 0.5) / self.num_clips * seg
+        return _frames(np.floor(starts[None, :] + shifts[:, None]).reshape(-1), info, self.num_clips)
+
+    def __repr__(self) -> str:
+        return f"MultiViewSampler(num_segments={self.num_segments}, num_clips={self.num_clips})"
+
+
 class DenseSampler(FrameSampler):
     """Dense clips: ``clip_len`` frames ``stride`` apart (a clip spans ``(clip_len-1)*stride+1`` frames).
 
