@@ -13,17 +13,16 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from tests.transfer.conftest import tiny_backbone  # noqa: E402
+from vidlift.data.clips import collate_clips  # noqa: E402
+from vidlift.data.datasets import get_format  # noqa: E402
 from vidlift.data.transforms import VideoTransform  # noqa: E402
-from vidlift.data.video import SegmentSampler, read_video  # noqa: E402
+from vidlift.data.video import MultiViewSampler, SegmentSampler, read_video  # noqa: E402
 from vidlift.synthetic.synth import generate  # noqa: E402
-from vidlift.tasks.base import collate_clips  # noqa: E402
 from vidlift.tasks.recognition.few_shot import sample_few_shot  # noqa: E402
 from vidlift.tasks.recognition.metrics import classification_metrics  # noqa: E402
-from vidlift.tasks.recognition.task import RecognitionTask, readable_class_name  # noqa: E402
-from vidlift.tasks.recognition.views import MultiViewSampler  # noqa: E402
+from vidlift.tasks.recognition.task import RecognitionTask  # noqa: E402
 from vidlift.transfer import TransferModel, get_strategy  # noqa: E402
-
-from tests.transfer.conftest import tiny_backbone  # noqa: E402
 
 T = 4  # frames per clip
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -109,9 +108,9 @@ def test_ssv2_format_with_test_answers(synth):
 
 
 def test_readable_class_names():
-    assert readable_class_name("ApplyEyeMakeup", "ucf101") == "Apply Eye Makeup"
-    assert readable_class_name("brush_hair", "hmdb51") == "brush hair"
-    assert readable_class_name("moving left", "kinetics") == "moving left"
+    assert get_format("ucf101").class_text("ApplyEyeMakeup") == "Apply Eye Makeup"
+    assert get_format("hmdb51").class_text("brush_hair") == "brush hair"
+    assert get_format("kinetics").class_text("moving left") == "moving left"
 
 
 # -- heads -----------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vidlift.backbones.losses import clip_loss
+from vidlift.data.clips import collate_clips
 from vidlift.synthetic.synth import generate
-from vidlift.tasks.base import collate_clips
-from vidlift.tasks.retrieval import RetrievalTask, XPoolHead, symmetric_infonce, truncate_tokens
+from vidlift.tasks.retrieval import RetrievalTask, XPoolHead
 from vidlift.transfer import TransferModel, get_strategy
 
 from ..transfer.conftest import tiny_backbone
@@ -82,7 +83,7 @@ def test_msrvtt_1ka_format(synth):
     assert len(task.dataset("train", tf)) == 10
     with pytest.raises(ValueError):
         RetrievalTask({"format": "lsmdc"})
-    with pytest.raises(ValueError, match="no .train. entry"):
+    with pytest.raises(ValueError, match="no 'train' split"):
         RetrievalTask({"format": "msrvtt", "test": "x.json"}).read_split("train")
 
 
@@ -111,7 +112,7 @@ def test_temporal_transformer_training_reduces_loss_and_only_head_gets_gradients
     batch = collate_clips([task.dataset("train", tf)[i] for i in range(6)])
     model.train()
     first = task.training_step(model, batch)
-    expected = symmetric_infonce(model.logits(model.encode_video(batch["video"]),
+    expected = clip_loss(model.logits(model.encode_video(batch["video"]),
                                               model.encode_text(model.tokenize(batch["caption"]))))
     assert float(first.loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
     assert first.logs["logit_scale"] == pytest.approx(math.exp(float(model.backbone.logit_scale)))
@@ -230,19 +231,20 @@ def test_metrics_equal_brute_force(synth, head):
 
 def test_max_words_truncation(synth):
     model, task, _ = build(synth, max_words=4)
-    cfg = model.backbone.cfg.text
+    text = model.backbone.require_text("test")
     ids = model.tokenize(["a b c d e f", "a b"])
-    cut = truncate_tokens(ids, 4, cfg)
+    cut = text.truncate(ids, 4)
     torch.testing.assert_close(cut, model.tokenize(["a b", "a b"]))  # start, 2 words, end
     with torch.no_grad():
         expected = model.encode_text(model.tokenize(["a b"]))
         torch.testing.assert_close(task.encode_texts(model, ["a b c d e f"]), expected)
-    assert torch.equal(truncate_tokens(ids, None, cfg), ids)
+        _, untruncated, _ = build(synth)
+        torch.testing.assert_close(untruncated.encode_texts(model, ["a b c d e f"]),
+                                   model.encode_text(model.tokenize(["a b c d e f"])))
     # SigLIP-style (no start token, end then padding with the end id, last-token pooling).
     sig = tiny_backbone("tiny-siglip")
-    scfg = sig.model.cfg.text
     sids = sig.tokenizer(["a b c d e f"])
-    torch.testing.assert_close(truncate_tokens(sids, 3, scfg), sig.tokenizer(["a b"]))
+    torch.testing.assert_close(sig.model.require_text("test").truncate(sids, 3), sig.tokenizer(["a b"]))
 
 
 def test_siglip_backbone_trains_and_evaluates(synth):

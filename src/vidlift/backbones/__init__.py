@@ -4,7 +4,8 @@
 from .config import ARCHS, CLIPConfig, PreprocessConfig, TextConfig, VisionConfig
 from .contract import BackboneCapabilityError, TextEncoder, TokenLayout, TowerBlock, VisionLanguageBackbone
 from .factory import FORMATS, Backbone, BackboneLoadError, BackboneMeta, load_backbone, save_backbone
-from .model import CLIP, clip_loss, count_parameters, siglip_loss
+from .losses import clip_loss, siglip_loss
+from .model import CLIP, count_parameters
 from .registry import FAMILIES, Family, arch_names, build_model, get_arch, register_family
 
 __all__ = [

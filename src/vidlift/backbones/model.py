@@ -252,22 +252,8 @@ class CLIP(VisionLanguageBackbone):
         self.text.transformer.grad_checkpointing = enable
 
 
-def clip_loss(logits_per_image: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE over a square (B, B) logit matrix whose diagonal holds the pairs -> scalar."""
-    target = torch.arange(logits_per_image.shape[0], device=logits_per_image.device)
-    return 0.5 * (F.cross_entropy(logits_per_image, target) + F.cross_entropy(logits_per_image.t(), target))
-
-
-def siglip_loss(logits_per_image: torch.Tensor) -> torch.Tensor:
-    """SigLIP's pairwise sigmoid loss on (B, B) logits (bias included): −1/B Σ_ij log σ(z_ij·logit_ij),
-    z = +1 on the diagonal (the pairs), −1 elsewhere."""
-    n = logits_per_image.shape[0]
-    z = 2 * torch.eye(n, device=logits_per_image.device, dtype=logits_per_image.dtype) - 1
-    return -F.logsigmoid(z * logits_per_image).sum() / n
-
-
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
-__all__ = ["CLIP", "clip_loss", "siglip_loss", "count_parameters"]
+__all__ = ["CLIP", "count_parameters"]

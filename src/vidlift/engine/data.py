@@ -10,7 +10,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..tasks.base import Task, collate_clips
+from ..data.clips import collate_clips
+from ..tasks.base import Task
 
 
 class EpochSampler(Sampler):

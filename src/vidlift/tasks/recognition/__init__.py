@@ -17,8 +17,8 @@ _EXPORTS = {
     "per_class_accuracy": ".metrics",
     "classification_metrics": ".metrics",
     "sample_few_shot": ".few_shot",
-    "MultiViewSampler": ".views",
-    "RecognitionClips": ".views",
+    "RecognitionClips": ".clips",
+    "eval_sampler": ".clips",
 }
 
 

@@ -17,40 +17,19 @@ embedding::
     sim[b, m] = cos(text[m], pooled[b, m])                     # the raw, un-normalised text
 
 All linear maps start as the identity with zero bias (X-Pool's ``_init_parameters``); X-Pool
-uses one head and dropout 0.3.
+uses one head and dropout 0.3. The cross attention is vidlift's one attention module
+(:class:`vidlift.backbones.layers.Attention`, the texts as queries, ``kv=`` the frames): X-Pool's
+``MultiHeadedAttention`` is the same maths (separate q/k/v/out projections with biases, softmax
+of q·k / sqrt(d) over the frames).
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class TextConditionedAttention(nn.Module):
-    """X-Pool's cross attention: texts (M, E) query frames (B, T, E) -> (B, M, E)."""
-
-    def __init__(self, dim: int, heads: int = 1) -> None:
-        super().__init__()
-        if heads < 1 or dim % heads:
-            raise ValueError(f"embedding width {dim} is not divisible into {heads} heads")
-        self.heads = heads
-        self.q_proj = nn.Linear(dim, dim)
-        self.k_proj = nn.Linear(dim, dim)
-        self.v_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
-
-    def forward(self, text: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        m, e = text.shape
-        b, t, _ = frames.shape
-        h, d = self.heads, e // self.heads
-        q = self.q_proj(text).view(m, h, d)
-        k = self.k_proj(frames).view(b, t, h, d)
-        v = self.v_proj(frames).view(b, t, h, d)
-        weights = (torch.einsum("mhd,bthd->bhmt", q, k) / math.sqrt(d)).softmax(-1)  # over frames
-        return self.out_proj(torch.einsum("bhmt,bthd->bmhd", weights, v).reshape(b, m, e))
+from ...backbones.layers import Attention
 
 
 class XPoolHead(nn.Module):
@@ -63,7 +42,9 @@ class XPoolHead(nn.Module):
 
     def __init__(self, dim: int, heads: int = 1, dropout: float = 0.3) -> None:
         super().__init__()
-        self.cross_attn = TextConditionedAttention(dim, heads)
+        if heads < 1 or dim % heads:
+            raise ValueError(f"embedding width {dim} is not divisible into {heads} heads")
+        self.cross_attn = Attention(dim, heads)
         self.linear_proj = nn.Linear(dim, dim)
         self.layer_norm1 = nn.LayerNorm(dim)
         self.layer_norm2 = nn.LayerNorm(dim)
@@ -80,7 +61,9 @@ class XPoolHead(nn.Module):
         if text.ndim != 2 or frames.ndim != 3 or text.shape[-1] != frames.shape[-1]:
             raise ValueError(f"expected text (M, E) and frames (B, T, E), got {tuple(text.shape)} and "
                              f"{tuple(frames.shape)}")
-        a = self.layer_norm2(self.cross_attn(self.layer_norm1(text), self.layer_norm1(frames)))
+        text, frames = self.layer_norm1(text), self.layer_norm1(frames)
+        queries = text.expand(frames.shape[0], *text.shape)  # (B, M, E): every video's copy of the texts
+        a = self.layer_norm2(self.cross_attn(queries, kv=frames))
         return self.layer_norm3(a + self.dropout(self.linear_proj(a)))
 
     def similarity(self, text: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
@@ -105,4 +88,4 @@ class XPoolHead(nn.Module):
         return out
 
 
-__all__ = ["TextConditionedAttention", "XPoolHead"]
+__all__ = ["XPoolHead"]
