@@ -24,12 +24,12 @@ import torch
 import torch.nn.functional as F
 
 from vidlift.backbones import load_backbone
+from vidlift.data.clips import VideoClips
 from vidlift.data.datasets import read_kinetics
 from vidlift.data.sources import VideoItem
 from vidlift.data.video import SegmentSampler
 from vidlift.synthetic.synth import generate
 from vidlift.features.cache import FeatureCache
-from vidlift.features.runner import ClipDataset
 from vidlift.transfer import TransferModel, get_strategy
 
 
@@ -79,10 +79,10 @@ def main() -> None:
             classes = model.encode_classes(names).detach()
             fill = 0.0
             if mode == "end_to_end":
-                data = ClipDataset(items, sampler, backbone.preprocess)
+                data = VideoClips(items, sampler, backbone.preprocess)
 
                 def decoded(a, b, data=data, model=model):
-                    return lambda: model.video_features(torch.stack([data[i]["frames"] for i in range(a, b)]))
+                    return lambda: model.video_features(torch.stack([data[i]["video"] for i in range(a, b)]))
                 batches = [(decoded(a, b), labels[a:b]) for a, b in spans]
             else:
                 t0 = time.perf_counter()
