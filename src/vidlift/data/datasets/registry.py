@@ -110,9 +110,8 @@ class DatasetFormat:
     def __post_init__(self) -> None:
         if self.provides not in KINDS:
             raise ValueError(f"format {self.name!r}: provides must be one of {list(KINDS)}, got {self.provides!r}")
-        clash = sorted(set(self.required + self.optional) & {"format"})
-        if clash:
-            raise ValueError(f"format {self.name!r}: {clash} is a common key")
+        if "format" in self.required + self.optional:
+            raise ValueError(f"format {self.name!r}: 'format' names the format and is no key of its own")
 
     @property
     def keys(self) -> tuple[str, ...]:
