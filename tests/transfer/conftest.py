@@ -1,6 +1,8 @@
-"""Tiny backbones for the transfer tests: random tiny-clip (CLIP: class token, causal text,
-argmax pooling) and tiny-siglip (no class token, MAP head, no visual projection, last-token
-pooling), each with a toy word tokenizer (their 512-token vocabularies have no BPE)."""
+"""Tiny backbones for the transfer tests, two families behind one contract: random tiny-clip
+(CLIP: class token, causal text, argmax pooling), tiny-siglip (no class token, MAP head, no
+visual projection, last-token pooling) and tiny-eva (EVA02-CLIP: RoPE, SwiGLU, sub-LNs in the
+image tower; CLIP's text tower), each with a toy word tokenizer (their 512-token vocabularies
+have no BPE)."""
 
 from __future__ import annotations
 
@@ -14,31 +16,35 @@ from vidlift.backbones import load_backbone
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# The CLIP family's two designs, for the strategies' own tests (which may look inside CLIP) ...
 ARCHS = ("tiny-clip", "tiny-siglip")
+# ... and one architecture per family for the strategy matrices, which use the contract only.
+MATRIX_ARCHS = ARCHS + ("tiny-eva",)
 
 
 class ToyTokenizer:
     """Words -> ids by CRC32, CLIP-like (start token, end token with the highest id) or
-    SigLIP-like (no start token, end token then padding to the context length)."""
+    SigLIP-like (no start token, end token then padding to the context length), from the
+    text settings of the backbone's ``config_dict()``."""
 
-    def __init__(self, cfg) -> None:
-        self.cfg = cfg.text
-        self.clip_like = cfg.loss == "clip"
+    def __init__(self, text: dict) -> None:
+        self.cfg = text
+        self.clip_like = text["pool"] != "last"
 
     def __call__(self, texts):
         c = self.cfg
-        n = c.context_length
-        out = torch.full((len(texts), n), c.pad_token_id, dtype=torch.long)
+        n, vocab = c["context_length"], c["vocab_size"]
+        out = torch.full((len(texts), n), c["pad_token_id"], dtype=torch.long)
         for row, text in enumerate(texts):
-            words = [2 + zlib.crc32(w.encode()) % (c.vocab_size - 4) for w in text.lower().split()]
-            ids = ([c.vocab_size - 2] if self.clip_like else []) + words[: n - 2] + [c.eos_token_id]
+            words = [2 + zlib.crc32(w.encode()) % (vocab - 4) for w in text.lower().split()]
+            ids = ([vocab - 2] if self.clip_like else []) + words[: n - 2] + [c["eos_token_id"]]
             out[row, : len(ids)] = torch.tensor(ids)
         return out
 
 
 def tiny_backbone(arch: str = "tiny-clip", seed: int = 0):
     b = load_backbone(f"random:{arch}:{seed}")
-    b.tokenizer = ToyTokenizer(b.model.cfg)
+    b.tokenizer = ToyTokenizer(b.model.config_dict()["text"])
     return b
 
 

@@ -30,7 +30,8 @@ EXPECTED_TRAINABLE = {
     "st_adapter": lambda n: ".hooks.sites.block_in." in n,
     "st_adapter_mlp": lambda n: ".hooks.sites.attn_out." in n,
     "st_adapter_both": lambda n: ".hooks.sites.block_in." in n or ".hooks.sites.attn_out." in n,
-    "aim": lambda n: ".hooks." in n or n.startswith("backbone.visual.ln_post."),
+    # the norms above the blocks: ln_post, and SigLIP's MAP-head norm (its design has two)
+    "aim": lambda n: ".hooks." in n or n.startswith(("backbone.visual.ln_post.", "backbone.visual.attn_pool.norm.")),
 }
 
 

@@ -73,3 +73,29 @@ def test_cache_key_covers_the_architecture(tmp_path):
     b.model.cfg = b.model.cfg.replace(vision=dataclasses.replace(b.model.cfg.vision, act="quick_gelu"))
     assert a.meta.weights_sha256 == b.meta.weights_sha256
     assert cache.directory(a, SegmentSampler(4)) != cache.directory(b, SegmentSampler(4))
+
+
+def test_any_contract_backbone_and_nothing_else():
+    bb = tiny_backbone()
+    with pytest.raises(TypeError, match="VisionLanguageBackbone, got Linear"):
+        TransferModel(dataclasses.replace(bb, model=nn.Linear(2, 2)))
+    with pytest.raises(TypeError, match="from load_backbone"):
+        TransferModel(bb.model)
+
+
+def test_learning_rate_and_weight_decay_per_parameter():
+    # What an optimiser asks the model: the strategies' lr multipliers, and which tensors skip decay
+    # (vectors; tokens of added modules by name; the backbone's tables as the backbone names them).
+    model = TransferModel(tiny_backbone(), [get_strategy("full_finetune", layer_decay=0.5), get_strategy("vpt")],
+                          num_frames=4)
+    params = dict(model.named_parameters())
+    block_q, prompts = "backbone.visual.transformer.blocks.1.attn.q_proj.weight", "backbone.visual.hooks.sites.embed.0.prompts"
+    assert model.lr_scale(block_q) == 0.5 and model.lr_scale("backbone.visual.pos_embed") == 0.5**3
+    assert model.lr_scale(prompts) == 10.0 and model.is_added(prompts) and not model.is_added(block_q)
+    assert not model.no_weight_decay(block_q, params[block_q])
+    for name in (prompts, "backbone.visual.pos_embed", "backbone.text.token_embedding.weight",
+                 "backbone.visual.transformer.blocks.1.attn.q_proj.bias", "backbone.logit_scale"):
+        assert model.no_weight_decay(name, params[name]), name
+    groups = model.param_groups(1.0, weight_decay=0.1)
+    where = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
+    assert where[id(params[block_q])] == (0.5, 0.1) and where[id(params[prompts])] == (10.0, 0.0)

@@ -111,10 +111,12 @@ def test_student_configuration():
     assert student.visual.attn_pool is not None and student.visual.num_prefix_tokens == 0  # SigLIP design kept
     assert student.proj.weight.shape == (64, 48)
     # ViT-S/16 from a ViT-B/16 teacher
-    from vidlift.backbones import get_arch
+    from vidlift.backbones import CLIP, get_arch
 
-    cfg = Distillation().student_config(get_arch("ViT-B-16").vision)
-    assert (cfg.width, cfg.layers, cfg.heads, cfg.patch_size) == (384, 12, 6, 16)
+    teacher = CLIP(get_arch("ViT-B-16"))
+    assert Distillation().student_size(teacher.vision_width, teacher.vision_depth) == (384, 12, 6)
+    student = teacher.image_tower_like(384, 12, 6, who="distillation")  # the backbone builds its own design
+    assert (student.cfg.width, student.cfg.layers, student.cfg.heads, student.cfg.patch_size) == (384, 12, 6, 16)
     assert Distillation(**Distillation(width=48).hyperparameters()) == Distillation(width=48)
 
 

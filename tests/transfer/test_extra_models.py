@@ -173,7 +173,7 @@ def test_xclip_gradient_checkpointing_gives_the_same_result():
 def test_xclip_video_head_is_the_multi_frame_integration_transformer():
     model = build("xclip", "tiny-clip")
     head = model.roles["video_head"]
-    assert isinstance(head, MultiFrameIntegration) and len(head.layers) == 1
+    assert isinstance(head, MultiFrameIntegration) and len(head.layers.blocks) == 1
     feats = VideoFeatures(torch.randn(2, FRAMES, model.embed_dim, generator=torch.Generator().manual_seed(3)))
     out = head(feats)
     assert out.shape == (2, model.embed_dim)
@@ -184,7 +184,7 @@ def test_xclip_video_head_is_the_multi_frame_integration_transformer():
     # Structure, as mit.py: mean_T(layers(frames + pos) + frames); with the layers' branches at zero
     # that is 2 * mean(frames) + mean(pos).
     with torch.no_grad():
-        for layer in head.layers:
+        for layer in head.layers.blocks:
             layer.attn.out_proj.weight.zero_(), layer.attn.out_proj.bias.zero_()
             layer.mlp.fc2.weight.zero_(), layer.mlp.fc2.bias.zero_()
     torch.testing.assert_close(head(feats), 2 * MeanPool()(feats) + head.position.embedding.mean(0))

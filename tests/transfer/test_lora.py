@@ -1,5 +1,6 @@
 """LoRA through PEFT: identity at init, only A/B train, hand-counted parameters, merge back
-to a plain CLIP with the same outputs, tower / target restriction, composition order."""
+to a plain CLIP with the same outputs, tower / target restriction (targets are the contract's
+kinds, turned into module names by the backbone), composition order."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 
 from vidlift.backbones import CLIP, load_backbone
 from vidlift.transfer import TransferCompositionError, TransferModel, export_model, load_exported
-from vidlift.transfer.adapted.lora import Lora, target_pattern
+from vidlift.transfer.adapted.lora import Lora
 from vidlift.transfer.adapted.tuning import PartialTuning
 
 from .conftest import ARCHS, clips, tiny_backbone
@@ -45,7 +46,8 @@ def test_lora_trains_only_a_and_b(arch):
 def test_lora_starts_as_the_frozen_backbone(arch):
     x = clips()
     plain = TransferModel(tiny_backbone(arch), [], num_frames=4)
-    lora = TransferModel(tiny_backbone(arch), [Lora(targets=("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"))], num_frames=4)
+    every = ("attn_q", "attn_k", "attn_v", "attn_out", "mlp_in", "mlp_out")
+    lora = TransferModel(tiny_backbone(arch), [Lora(targets=every)], num_frames=4)
     with torch.no_grad():
         torch.testing.assert_close(lora.encode_video(x).embedding, plain.encode_video(x).embedding, atol=1e-6, rtol=0)
         _randomise_b(lora)
@@ -55,7 +57,7 @@ def test_lora_starts_as_the_frozen_backbone(arch):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_merge_gives_a_plain_clip_with_the_same_outputs(arch):
     x = clips()
-    model = TransferModel(tiny_backbone(arch), [Lora(towers=("visual", "text"), targets=("q_proj", "v_proj", "fc2"))],
+    model = TransferModel(tiny_backbone(arch), [Lora(towers=("visual", "text"), targets=("attn_q", "attn_v", "mlp_out"))],
                           num_frames=4)
     _randomise_b(model)
     with torch.no_grad():
@@ -83,7 +85,7 @@ def test_export_after_merge_reloads_as_plain_backbone(tmp_path):
 
 
 def test_parameter_count_is_r_times_in_plus_out():
-    model = TransferModel(tiny_backbone("tiny-clip"), [Lora(r=4, targets=("q_proj", "v_proj", "fc1", "fc2"))], num_frames=4)
+    model = TransferModel(tiny_backbone("tiny-clip"), [Lora(r=4, targets=("attn_q", "attn_v", "mlp_in", "mlp_out"))], num_frames=4)
     # width 64, MLP 256, 2 blocks: q, v 4·(64+64) each; fc1 and fc2 4·(64+256) each
     assert model.parameter_report().trainable == 2 * (2 * 4 * (64 + 64) + 2 * 4 * (64 + 256)) == 7168
 
@@ -97,16 +99,24 @@ def test_vit_b16_parameter_count():
 
 
 def test_targets_stay_inside_the_chosen_towers_blocks():
-    model = TransferModel(tiny_backbone("tiny-siglip"), [Lora(targets=("q_proj", "k_proj", "v_proj", "out_proj"))], num_frames=4)
+    attn = ("attn_q", "attn_k", "attn_v", "attn_out")
+    model = TransferModel(tiny_backbone("tiny-siglip"), [Lora(targets=attn)], num_frames=4)
     wrapped = {n.rsplit(".lora_A.", 1)[0] for n in _lora_names(model) if ".lora_A." in n}
     assert len(wrapped) == 8 and not any(n.startswith(("backbone.text.", "backbone.visual.attn_pool")) for n in wrapped)
-    assert target_pattern(("visual",), ("q_proj", "fc1")) == r"(visual)\.transformer\.blocks\.\d+\.(attn\.(q_proj)|mlp\.(fc1))"
+    # kinds become the family's module names: CLIP's attn.q_proj, its MLP's fc1
+    model = TransferModel(tiny_backbone("tiny-clip"), [Lora(targets=("attn_q", "mlp_in"))], num_frames=4)
+    wrapped = {n.rsplit(".lora_A.", 1)[0].removeprefix("backbone.") for n in _lora_names(model) if ".lora_A." in n}
+    assert wrapped == {f"visual.transformer.blocks.{i}.{m}" for i in (0, 1) for m in ("attn.q_proj", "mlp.fc1")}
 
 
 def test_hyperparameters_and_errors():
-    s = Lora(r=4, alpha=16.0, targets=["q_proj", "k_proj"], towers=["text", "visual"])
-    assert s.targets == ("q_proj", "k_proj") and s.towers == ("visual", "text")
+    s = Lora(r=4, alpha=16.0, targets=["attn_q", "attn_k"], towers=["text", "visual"])
+    assert s.targets == ("attn_q", "attn_k") and s.towers == ("visual", "text")
     assert Lora(**s.hyperparameters()) == s
+    # the module names of earlier versions (configs, saved deltas) are read as kinds
+    assert Lora(targets=("q_proj", "v_proj", "fc1", "fc2")).targets == ("attn_q", "attn_v", "mlp_in", "mlp_out")
+    with pytest.raises(ValueError, match="targets"):
+        Lora(targets=("attn_q", "q_proj"))  # the same kind twice
     with pytest.raises(ValueError, match="targets"):
         Lora(targets=("qkv",))
     with pytest.raises(ValueError, match="rank"):

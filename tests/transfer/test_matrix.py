@@ -1,7 +1,10 @@
-"""Every registered strategy × both tiny backbones (CLIP-like and SigLIP-like): forward and
-backward on clips, exactly the declared parameters get gradients, frozen weights stay
-bit-identical through an optimizer step, the delta reloads to the same outputs, and the
-export (LoRA merged) gives the same outputs as the model it came from."""
+"""Every registered strategy × one tiny backbone per design and family (CLIP, SigLIP,
+EVA-CLIP), through the backbone contract only: forward and backward on clips, exactly the
+declared parameters get gradients, frozen weights stay bit-identical through an optimizer step,
+the delta reloads to the same outputs, and the export (LoRA merged) gives the same outputs as
+the model it came from. Every family so far offers every strategy what it needs; a backbone
+that does not (no text encoder, attention bound to positions) makes the strategies that need
+it refuse, naming themselves and the family."""
 
 from __future__ import annotations
 
@@ -11,14 +14,20 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from vidlift.transfer import STRATEGIES, DeltaMismatchError, TransferModel, export_model, load_delta, load_exported, save_delta
+from vidlift.backbones import CLIP, get_arch
+from vidlift.backbones.contract import BackboneCapabilityError, TowerBlock
+from vidlift.transfer import (
+    STRATEGIES, DeltaMismatchError, TransferCompositionError, TransferModel, export_model, load_delta, load_exported,
+    save_delta,
+)
 
-from .conftest import ARCHS, clips, perturb, tiny_backbone
+from .conftest import MATRIX_ARCHS, clips, perturb, tiny_backbone
 
 CLASSES = ["red circle", "blue star", "green square"]
 FRAMES = 4
-CASES = [(name, arch) for name in sorted(STRATEGIES) for arch in ARCHS]
+CASES = [(name, arch) for name in sorted(STRATEGIES) for arch in MATRIX_ARCHS]
 # Defaults that do not fit the tiny models: CoOp's 16 context vectors fill a 16-token context.
 TINY = {"coop": {"n_ctx": 4}}
 
@@ -89,6 +98,77 @@ def test_delta_roundtrip_and_export(name, arch, tmp_path):
     emb3, logits3 = _outputs(exported, video)
     torch.testing.assert_close(emb3, emb, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(logits3, logits, atol=1e-4, rtol=1e-5)
+
+
+# -- a backbone that lacks capabilities -------------------------------------------------------
+class _LendsNoAttention(TowerBlock):
+    """A block whose attention is bound to positions (as RoPE would be, were it not exact along
+    time): it cannot be run along another axis, copied for one, or give q / k outside its tower."""
+
+    def __init__(self, block: nn.Module, family: str) -> None:
+        self.block, self.family, self.hooks = block, family, block.hooks
+
+    @property
+    def num_heads(self) -> int:
+        return self.block.num_heads
+
+    def attend_sequence(self, x, who):
+        raise BackboneCapabilityError(who, self.family, "its attention run along another axis")
+
+    def attention_query_key(self, x, who):
+        raise BackboneCapabilityError(who, self.family, "its attention's queries and keys")
+
+    def attention_copy(self, who):
+        raise BackboneCapabilityError(who, self.family, "a copy of its attention")
+
+
+class _ImageOnly(CLIP):
+    """An image encoder with no text encoder whose blocks lend no attention, and which builds
+    no smaller tower of its design (the contract's default)."""
+
+    family = "image-only"
+
+    @property
+    def text_encoder(self):
+        return None
+
+    def vision_block(self, index: int) -> TowerBlock:
+        return _LendsNoAttention(super().vision_block(index), self.family)
+
+    def image_tower_like(self, width, layers, heads, who):
+        return super(CLIP, self).image_tower_like(width, layers, heads, who)
+
+
+# strategy -> the capability its refusal names, on the image-only backbone
+REFUSES = {
+    "aim": "along another axis", "divided_st": "copy of its attention", "evl": "queries and keys",
+    "distillation": "image tower of its own design", "coop": "a text encoder", "full_finetune": "a text encoder",
+    "xclip_prompt": "a text encoder",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_strategy_refuses_a_backbone_that_lacks_what_it_needs(name):
+    torch.manual_seed(0)
+    backbone = dataclasses.replace(tiny_backbone("tiny-clip"), model=_ImageOnly(get_arch("tiny-clip")).eval())
+    build = lambda: TransferModel(backbone, [STRATEGIES[name](**TINY.get(name, {}))], num_frames=FRAMES)  # noqa: E731
+    if name in REFUSES:
+        with pytest.raises((BackboneCapabilityError, TransferCompositionError)) as info:
+            build()
+        message = str(info.value)
+        assert name in message and "image-only" in message and REFUSES[name] in message, message
+        return
+    model = build()  # the others need nothing the image-only backbone lacks: they train on video alone
+    perturb(model, std=0.05)
+    model.train()
+    out = model.encode_video(clips(2, FRAMES))
+    assert out.embedding.shape == (2, model.embed_dim)
+    if model.parameter_report().trainable:  # mean_pool trains nothing
+        (out.embedding.square().mean() + sum(model.auxiliary_losses(out).values())).backward()
+    for n, p in model.named_parameters():
+        assert (p.grad is not None) == p.requires_grad, f"{name}: {n}"
+    with pytest.raises(BackboneCapabilityError, match="text encoding needs a text encoder, which the image-only"):
+        model.encode_classes(CLASSES)
 
 
 # -- hyper-parameter validation -------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""Every registered strategy on tiny-clip along the axes a training run varies: a 1-frame clip,
-batch size 1, a clip length other than the one the model was built for, activation
-(gradient) checkpointing, and a bfloat16 backbone. Each check is a few tiny forward /
-backward passes, so the whole file runs in seconds."""
+"""Every registered strategy on one tiny backbone per design and family (CLIP, SigLIP,
+EVA-CLIP) along the axes a training run varies: a 1-frame clip, batch size 1, a clip length
+other than the one the model was built for, activation (gradient) checkpointing, and a
+bfloat16 backbone. Each check is a few tiny forward / backward passes."""
 
 from __future__ import annotations
 
@@ -12,20 +12,22 @@ import torch.nn.functional as F
 from vidlift.transfer import STRATEGIES, TransferModel
 from vidlift.transfer.frozen import distillation_loss
 
-from .conftest import clips, tiny_backbone
+from .conftest import MATRIX_ARCHS, clips, tiny_backbone
 
 CLASSES = ["red circle", "blue star", "green square"]
 FRAMES = 4
 NAMES = sorted(STRATEGIES)
+CASES = [(name, arch) for name in NAMES for arch in MATRIX_ARCHS]
 # Defaults that do not fit the tiny models: CoOp's 16 context vectors fill a 16-token context.
 TINY = {"coop": {"n_ctx": 4}}
 # Exact comparisons between two runs need the heads' dropout off (EVL, R² default to 0.5).
 NO_DROPOUT = {"evl": {"mlp_dropout": 0.0, "cls_dropout": 0.0}, "r2_tuning": {"dropout": 0.0}}
 
 
-def _build(name: str, dtype: torch.dtype | None = None, checkpointing: bool = False, **kw) -> TransferModel:
+def _build(name: str, arch: str, dtype: torch.dtype | None = None, checkpointing: bool = False,
+           **kw) -> TransferModel:
     torch.manual_seed(0)
-    bb = tiny_backbone("tiny-clip")
+    bb = tiny_backbone(arch)
     if dtype is not None:
         bb.model.to(dtype)
     if checkpointing:
@@ -64,21 +66,21 @@ def _train_step(model: TransferModel, video: torch.Tensor) -> torch.Tensor:
     return emb
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_one_frame_clip(name):
+@pytest.mark.parametrize("name,arch", CASES)
+def test_one_frame_clip(name, arch):
     # Built for 4 frames, fed 1: temporal tables are resized (row 0), temporal mixing has
     # nothing to mix, and nothing breaks.
-    _train_step(_build(name), clips(2, 1))
+    _train_step(_build(name, arch), clips(2, 1))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_clip_length_other_than_built_for(name):
-    _train_step(_build(name), clips(2, 3))
+@pytest.mark.parametrize("name,arch", CASES)
+def test_clip_length_other_than_built_for(name, arch):
+    _train_step(_build(name, arch), clips(2, 3))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_batch_size_one(name):
-    model = _build(name)
+@pytest.mark.parametrize("name,arch", CASES)
+def test_batch_size_one(name, arch):
+    model = _build(name, arch)
     video = clips(2, FRAMES, seed=4)
     _train_step(model, video[:1])
     # Clips of a batch are independent at inference: clip 0 alone gives what it gives in a pair.
@@ -98,13 +100,14 @@ def test_batch_size_one(name):
         torch.testing.assert_close(aux, cosine_only)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_gradient_checkpointing_gives_the_same_outputs_and_gradients(name):
+@pytest.mark.parametrize("name,arch", CASES)
+def test_gradient_checkpointing_gives_the_same_outputs_and_gradients(name, arch):
     kw = NO_DROPOUT.get(name, {})
     runs = []
     for checkpointing in (False, True):
-        model = _build(name, checkpointing=checkpointing, **kw)
-        assert model.backbone.visual.transformer.grad_checkpointing == checkpointing
+        model = _build(name, arch, checkpointing=checkpointing, **kw)
+        calls = []  # a checkpointed block runs again in the backward pass
+        model.backbone.vision_block(0).register_forward_pre_hook(lambda *_: calls.append(1))
         _perturb(model)
         model.train()
         torch.manual_seed(2)  # the same dropout draws (prompt dropout, LoRA dropout) in both runs
@@ -113,6 +116,8 @@ def test_gradient_checkpointing_gives_the_same_outputs_and_gradients(name):
         if model.parameter_report().trainable:
             loss.backward()
             grads = {n: p.grad for n, p in model.trainable_parameters()}
+        if STRATEGIES[name].trains_backbone:  # gradients flow through the blocks: checkpointing acts
+            assert len(calls) == (2 if checkpointing else 1), (checkpointing, len(calls))
         runs.append((loss.detach(), emb.detach(), grads))
     (loss0, emb0, g0), (loss1, emb1, g1) = runs
     torch.testing.assert_close(emb1, emb0, atol=1e-5, rtol=1e-5)
@@ -124,11 +129,11 @@ def test_gradient_checkpointing_gives_the_same_outputs_and_gradients(name):
             torch.testing.assert_close(g1[n], g0[n], atol=1e-5, rtol=1e-4, msg=lambda m: f"{name}: {n}: {m}")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_bfloat16_backbone(name):
+@pytest.mark.parametrize("name,arch", CASES)
+def test_bfloat16_backbone(name, arch):
     # The backbone converted before the strategies apply: every new module and parameter takes
     # its dtype (and device), and a bf16 clip runs forward and backward.
-    model = _build(name, dtype=torch.bfloat16)
+    model = _build(name, arch, dtype=torch.bfloat16)
     dtypes = {n: p.dtype for n, p in model.named_parameters()}
     assert set(dtypes.values()) == {torch.bfloat16}, {n: d for n, d in dtypes.items() if d != torch.bfloat16}
     emb = _train_step(model, clips(2, FRAMES).to(torch.bfloat16))

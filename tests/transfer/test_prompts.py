@@ -72,11 +72,13 @@ def test_coop_context_must_fit():
 
 
 def test_shift_right_keeps_the_end_token_when_truncating():
-    ids = torch.tensor([[9, 5, 6, 7, 8, 99, 0, 0], [9, 5, 99, 0, 0, 0, 0, 0]])
-    out = shift_right(ids, start=1, n_ctx=4, placeholder=3, pooled=ids.argmax(-1), length=8, pad_id=0)
-    assert out.tolist() == [[9, 3, 3, 3, 3, 5, 6, 99], [9, 3, 3, 3, 3, 5, 99, 0]]
+    text = tiny_backbone("tiny-clip").model.text_encoder  # argmax pooling: the end token has the top id 511
+    assert text.pad_token_id == 0
+    ids = torch.tensor([[9, 5, 6, 7, 8, 511, 0, 0], [9, 5, 511, 0, 0, 0, 0, 0]])
+    out = shift_right(text, ids, start=1, n_ctx=4, placeholder=3)
+    assert out.tolist() == [[9, 3, 3, 3, 3, 5, 6, 511], [9, 3, 3, 3, 3, 5, 511, 0]]
     with pytest.raises(ValueError, match="no room"):
-        shift_right(ids, start=1, n_ctx=6, placeholder=3, pooled=ids.argmax(-1), length=8, pad_id=0)
+        shift_right(text, ids, start=1, n_ctx=6, placeholder=3)
 
 
 @pytest.mark.parametrize("spec", ["tiny-clip", "tiny-siglip", "tiny"])

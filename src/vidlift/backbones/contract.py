@@ -13,7 +13,7 @@ The surface, by concern:
 identity               ``family``, ``config_dict()``, ``preprocess_config``, ``new_like()``
 image tower            ``vision_depth``, ``vision_width``, ``embed_dim``, ``token_layout``,
                        ``forward_video_features(video, layers)``, ``project_image``,
-                       ``encode_video``, ``encode_image``
+                       ``encode_video``, ``encode_image``, ``image_tower_like(width, layers, heads)``
 hook sites             ``hook_sites()``, ``add_hook(site, module)``, ``vision_block(i)``
                        (a :class:`TowerBlock`: its own attention reusable along another axis)
 text (a capability)    ``text_encoder`` (a :class:`TextEncoder` or ``None``),
@@ -117,6 +117,7 @@ class TextEncoder(ABC):
     context_length: int
     width: int
     depth: int
+    pad_token_id: int  # what fills a row after its end token (CoOp lengthens rows with it)
 
     @abstractmethod
     def encode(self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
@@ -208,6 +209,14 @@ class VisionLanguageBackbone(nn.Module, ABC):
     @abstractmethod
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> (B, E)."""
+
+    def image_tower_like(self, width: int, layers: int, heads: int, who: str) -> nn.Module:
+        """A freshly initialised image tower of this family's design (patch size, resolution,
+        pooling, activation, norms) at another size, for training from scratch (distillation
+        students): ``forward(video (B, T, C, H, W))`` -> a :class:`~vidlift.backbones.vision.
+        VisionOutput` whose ``pooled`` is (B, T, width). A family that cannot build one refuses
+        with :class:`BackboneCapabilityError` naming ``who`` (the default)."""
+        raise BackboneCapabilityError(who, self.family, "an image tower of its own design at another size")
 
     # -- hook sites ------------------------------------------------------------------------
     @abstractmethod

@@ -98,11 +98,15 @@ class HookPoints(nn.Module):
 class Attention(nn.Module):
     """Multi-head attention with separate q/k/v/out projections (so LoRA can target each).
 
-    ``forward(x, kv=None, attn_mask=None)``: x (B, N, D) queries; kv (B, M, D) keys/values
-    (defaults to x); attn_mask additive, broadcastable to (B, heads, N, M). Returns (B, N, D).
+    ``forward(x, kv=None, attn_mask=None, value=None)``: x (B, N, D) queries; kv (B, M, D)
+    keys/values (defaults to x); ``value`` (B, M, D) values where they differ from the keys
+    (DETR-style decoders add positions to queries and keys only); attn_mask additive,
+    broadcastable to (B, heads, N, M). Returns (B, N, D). ``bias`` is that of the q/k/v
+    projections; ``out_bias`` (default: ``bias``) that of the output projection (X-CLIP's
+    prompt generator has biasless q/k/v and a biased output).
     """
 
-    def __init__(self, dim: int, heads: int, bias: bool = True) -> None:
+    def __init__(self, dim: int, heads: int, bias: bool = True, out_bias: bool | None = None) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"width {dim} is not divisible by {heads} heads")
@@ -111,17 +115,19 @@ class Attention(nn.Module):
         self.q_proj = nn.Linear(dim, dim, bias=bias)
         self.k_proj = nn.Linear(dim, dim, bias=bias)
         self.v_proj = nn.Linear(dim, dim, bias=bias)
-        self.out_proj = nn.Linear(dim, dim, bias=bias)
+        self.out_proj = nn.Linear(dim, dim, bias=bias if out_bias is None else out_bias)
 
     def forward(
-        self, x: torch.Tensor, kv: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None
+        self, x: torch.Tensor, kv: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None,
+        value: torch.Tensor | None = None,
     ) -> torch.Tensor:
         kv = x if kv is None else kv
+        value = kv if value is None else value
         b, n, d = x.shape
         m = kv.shape[1]
         q = self.q_proj(x).view(b, n, self.heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(kv).view(b, m, self.heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(kv).view(b, m, self.heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(value).view(b, m, self.heads, self.head_dim).transpose(1, 2)
         if attn_mask is not None:
             attn_mask = attn_mask.to(q.dtype)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
@@ -156,6 +162,23 @@ class ResidualBlock(nn.Module, TowerBlock):
         self.ln_2 = nn.LayerNorm(dim, eps=ln_eps)
         self.mlp = Mlp(dim, mlp_dim, act)
         self.hooks = HookPoints(BLOCK_SITES)
+        self._design = (dim, mlp_dim, act, ln_eps)
+
+    def replica(self, heads: int | None = None) -> "ResidualBlock":
+        """A new block of this design (width, MLP width, activation, norm eps) with ``heads``
+        heads (default: this block's), holding a copy of this block's weights — the frozen base
+        weight where PEFT wraps a Linear with LoRA, never the LoRA matrices — and no hooks.
+        Modules that start as a copy of a tower's blocks use it (CLIP4Clip's seqTransf)."""
+        dim, mlp_dim, act, ln_eps = self._design
+        out = ResidualBlock(dim, heads or self.attn.heads, mlp_dim, act, ln_eps)
+        with torch.no_grad():
+            for name, mine in out.named_modules():
+                source = self.get_submodule(name) if name else self
+                source = getattr(source, "base_layer", source)
+                for pname, p in mine.named_parameters(recurse=False):
+                    p.copy_(getattr(source, pname))
+        ref = self.ln_1.weight
+        return out.to(device=ref.device, dtype=ref.dtype)
 
     # -- TowerBlock ----------------------------------------------------------------------
     @property

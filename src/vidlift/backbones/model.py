@@ -17,6 +17,7 @@ replaceable text embeddings   ``encode_text(ids, inputs_embeds=...)`` or ``model
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from torch import nn
 
 from .config import CLIPConfig, PreprocessConfig
 from .contract import LORA_KINDS, PARTS, TokenLayout, VisionLanguageBackbone
-from .layers import BLOCK_SITES
+from .layers import BLOCK_SITES, init_weights
 from .text import ClipTextEncoder, TextOutput, TextTransformer
 from .vision import VisionOutput, VisionTransformer
 
@@ -210,6 +211,13 @@ class CLIP(VisionLanguageBackbone):
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> (B, E)."""
         return self.project_image(self.visual(images).pooled)
+
+    def image_tower_like(self, width: int, layers: int, heads: int, who: str) -> VisionTransformer:
+        """This tower's config (patch size, resolution, class token or MAP head, activation,
+        norms) at ``width`` / ``layers`` / ``heads``, small-normal initialised."""
+        tower = VisionTransformer(dataclasses.replace(self.cfg.vision, width=width, layers=layers, heads=heads))
+        init_weights(tower.transformer)
+        return tower
 
     def forward_video_features(
         self, video: torch.Tensor, layers: "list[int] | str | None" = None

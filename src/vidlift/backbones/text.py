@@ -88,6 +88,7 @@ class ClipTextEncoder(TextEncoder):
         self.context_length = tower.cfg.context_length
         self.width = tower.cfg.width
         self.depth = len(tower.blocks)
+        self.pad_token_id = tower.cfg.pad_token_id
 
     def encode(self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
         return self.proj(self.tower(input_ids, inputs_embeds=inputs_embeds).pooled)

@@ -8,9 +8,10 @@ the strategies and their hyper-parameters, ``num_frames``, and the backbone's id
 backbone and refuses a backbone with other weights: a delta is meaningless anywhere else.
 
 An *export* is a self-contained inference model: LoRA merged into the weights, the
-backbone written as an HF directory (``backbone/``, loadable by ``load_backbone`` and by
-transformers), and the remaining modules with their strategies (``transfer.safetensors``,
-``transfer.json``).
+backbone written in a public format (``backbone/``: an HF directory, loadable by
+``load_backbone`` and by transformers, where the family has one — CLIP, SigLIP — else
+open_clip's layout, as EVA-CLIP), and the remaining modules with their strategies
+(``transfer.safetensors``, ``transfer.json``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from safetensors.torch import save_file
 
 from ..atomic import atomic_write
 from ..backbones import Backbone, load_backbone, save_backbone
-from .base import TransferModel
+from .model import TransferModel
 
 FORMAT = "vidlift-transfer-delta/1"
 EXPORT_FORMAT = "vidlift-transfer-export/1"
+# Public formats an export writes its backbone in, first choice first: (save_backbone fmt, load spec prefix).
+_BACKBONE_FORMATS = (("hf", "hf:"), ("openclip", "openclip:auto:"))
 
 
 class DeltaMismatchError(ValueError):
@@ -62,7 +65,7 @@ def delta_keys(model: TransferModel) -> set[str]:
     """Names in ``model.state_dict()`` of what a delta holds: trainable parameters and the
     buffers of added modules."""
     keys = {n for n, _ in model.trainable_parameters()}
-    keys |= {n for n, _ in model.named_buffers() if ".hooks." in n or n.startswith(("heads.", "roles."))}
+    keys |= {n for n, _ in model.named_buffers()} & model.added_state_names()
     return keys & model.state_dict().keys()  # non-persistent buffers are rebuilt, not saved
 
 
@@ -79,7 +82,7 @@ def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
 def backbone_identity(model: TransferModel) -> dict[str, Any]:
     m = model.meta
     return {"identity": m.identity, "weights_sha256": m.weights_sha256, "spec": m.spec, "format": m.format,
-            "config": model.backbone.cfg.to_dict()}
+            "config": model.backbone.config_dict()}
 
 
 def save_delta(model: TransferModel, path: str | Path) -> Path:
@@ -124,7 +127,7 @@ def load_delta(path: str | Path, backbone: Backbone | str) -> TransferModel:
     if isinstance(backbone, str):
         backbone = load_backbone(backbone)
     want = meta["backbone"]
-    config = json.loads(json.dumps(backbone.model.cfg.to_dict()))  # as stored: tuples become lists
+    config = json.loads(json.dumps(backbone.model.config_dict()))  # as stored: tuples become lists
     if backbone.meta.weights_sha256 != want["weights_sha256"] or config != want["config"]:
         raise DeltaMismatchError(
             f"{path} was trained on backbone {want['identity']} ({want['spec']}), "
@@ -156,18 +159,26 @@ def export_model(model: TransferModel, out: str | Path) -> Path:
     (merged); its outputs stay the same."""
     out = Path(out)
     merged = {s.name for s in model.strategies if s.merge(model)}
-    plain_keys = set(type(model.backbone)(model.backbone.cfg).state_dict())
+    plain = model.backbone.new_like()
+    plain_keys = set(plain.state_dict())
     bb_state = model.backbone.state_dict()
-    extra = set(bb_state) - plain_keys
-    if any(".hooks." not in k for k in extra):
-        raise DeltaMismatchError(f"cannot export: backbone tensors {sorted(k for k in extra if '.hooks.' not in k)[:3]} "
-                                 "are not part of a plain CLIP and no strategy merged them")
-    plain = type(model.backbone)(model.backbone.cfg)
+    added = {n.removeprefix("backbone.") for n in model.added_state_names()}
+    stray = sorted(set(bb_state) - plain_keys - added)
+    if stray:
+        raise DeltaMismatchError(f"cannot export: backbone tensors {stray[:3]} are not part of a plain "
+                                 f"{model.backbone.family} model and no strategy merged them")
     plain.load_state_dict({k: v for k, v in bb_state.items() if k in plain_keys})
-    save_backbone(plain, out / "backbone", fmt="hf", tokenizer=model.tokenizer)
+    for fmt, prefix in _BACKBONE_FORMATS:  # save_backbone refuses a format a family has no writer for
+        try:
+            save_backbone(plain, out / "backbone", fmt=fmt, tokenizer=model.tokenizer)
+            break
+        except ValueError:
+            continue
+    else:
+        raise DeltaMismatchError(f"cannot export: no public format writes a {model.backbone.family} backbone")
     rest = {n: t.detach().cpu().contiguous() for n, t in model.state_dict().items() if n.removeprefix("backbone.") not in plain_keys}
     meta = {"format": EXPORT_FORMAT, "strategies": _strategy_records(model, skip=merged), "merged": sorted(merged),
-            "num_frames": model.num_frames, "trained_on": backbone_identity(model)}
+            "num_frames": model.num_frames, "trained_on": backbone_identity(model), "backbone_spec": prefix + "backbone"}
     _atomic_save(rest, out / "transfer.safetensors", {"vidlift": json.dumps(meta)})
     (out / "transfer.json").write_text(json.dumps(meta, indent=2))
     return out
@@ -182,9 +193,10 @@ def load_exported(directory: str | Path) -> TransferModel:
     meta = json.loads(meta_path.read_text())
     if meta.get("format") != EXPORT_FORMAT:
         raise DeltaMismatchError(f"{meta_path}: format {meta.get('format')!r}, expected {EXPORT_FORMAT!r}")
-    backbone = load_backbone(f"hf:{directory / 'backbone'}")
+    prefix = meta.get("backbone_spec", "hf:backbone").removesuffix("backbone")  # exports before 2 formats: hf
+    backbone = load_backbone(f"{prefix}{directory / 'backbone'}")
     model = TransferModel(backbone, _build_strategies(meta["strategies"], str(meta_path)), num_frames=meta["num_frames"])
-    plain_keys = {f"backbone.{k}" for k in type(model.backbone)(model.backbone.cfg).state_dict()}
+    plain_keys = {f"backbone.{k}" for k in model.backbone.new_like().state_dict()}
     _load_tensors(model, directory / "transfer.safetensors", set(model.state_dict()) - plain_keys)
     return model
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .base import Insertion, TransferModel
+    from .base import Insertion
+    from .declarations import TransferDeclarations
 
 
 @dataclass
@@ -18,7 +19,7 @@ class ParameterReport:
     strategies: list[str]
 
     @classmethod
-    def of(cls, model: "TransferModel") -> "ParameterReport":
+    def of(cls, model: "TransferDeclarations") -> "ParameterReport":
         total = sum(p.numel() for p in model.parameters())
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return cls(total, trainable, list(model.insertions), [s.name for s in model.strategies])

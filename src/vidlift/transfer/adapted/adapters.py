@@ -9,7 +9,9 @@ with adapter" family). Three methods, each a :class:`~vidlift.transfer.base.Stra
 
 Every hook receives image-tower tokens (B·T, N, D) and its :class:`~vidlift.backbones.layers.
 BlockContext`; with still images (``ctx.num_frames`` None) temporal modules treat the input as
-one-frame clips, so an image gives exactly what a 1-frame clip gives.
+one-frame clips, so an image gives exactly what a 1-frame clip gives. AIM reuses a block's own
+attention through the contract (``ctx.block.attend_sequence``); a family whose attention cannot
+run along time refuses when the model is built.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Strategy, TransferCompositionError, TransferModel
+from ..base import Strategy, TransferCompositionError
 from ..checks import check_bool, check_choice, check_int, check_number, check_probability
+from ..model import TransferModel
 
 
 # -- shared helpers (also used by :mod:`.extra_models`) -------------------------------------
@@ -42,12 +45,6 @@ def last_blocks(depth: int, blocks: int | None, who: str) -> range:
     if not 1 <= blocks <= depth:
         raise TransferCompositionError(f"{who}: blocks={blocks} does not fit a {depth}-block image tower")
     return range(depth - blocks, depth)
-
-
-def like_backbone(module: nn.Module, model: TransferModel) -> nn.Module:
-    """Put a new module on the backbone's device and dtype."""
-    ref = model.backbone.visual.pos_embed
-    return module.to(device=ref.device, dtype=ref.dtype)
 
 
 class TemporalEmbedding(nn.Module):
@@ -143,7 +140,7 @@ class AdaptFormer(Strategy):
 
     def apply(self, model: TransferModel) -> None:
         for i in range(model.depth):
-            module = like_backbone(AdaptMLP(model.width, self.bottleneck, self.scale, self.dropout), model)
+            module = model.place(AdaptMLP(model.width, self.bottleneck, self.scale, self.dropout))
             model.insert(f"visual.blocks.{i}.mlp_out", module, f"AdaptMLP {model.width}->{self.bottleneck}")
 
 
@@ -247,7 +244,7 @@ class STAdapter(Strategy):
     def apply(self, model: TransferModel) -> None:
         for i in last_blocks(model.depth, self.blocks, self.name):
             for site in _ST_SITES[self.position]:
-                module = like_backbone(STAdapterModule(model.width, self.bottleneck, tuple(self.kernel), site), model)
+                module = model.place(STAdapterModule(model.width, self.bottleneck, tuple(self.kernel), site))
                 model.insert(f"visual.blocks.{i}.{site}", module,
                              f"ST-Adapter {model.width}->{self.bottleneck} DWConv3D{tuple(self.kernel)}")
 
@@ -287,17 +284,16 @@ class SpatialAdapter(Bottleneck):
 class TemporalAdapter(Bottleneck):
     """AIM's temporal adaptation at ``block_in``: x + T-Adapter(attn(ln_1(x_t))), where x_t
     arranges every token position's T frames as a sequence and ``attn`` / ``ln_1`` are the
-    block's own frozen modules (``ctx.block``), reused for time. The T-Adapter has no skip, so
-    with fc2 at zero the block starts unchanged. All tokens (class token included) take part,
-    as in the reference."""
+    block's own frozen pre-attention norm and attention, reused for time through the contract
+    (``ctx.block.attend_sequence``). The T-Adapter has no skip, so with fc2 at zero the block
+    starts unchanged. All tokens (class token included) take part, as in the reference."""
 
     def __init__(self, dim: int, ratio: float) -> None:
         super().__init__(dim, ratio, skip=False)
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
         b, t = frames_of(x, ctx)
-        block = ctx.block
-        h = block.attn(block.ln_1(time_sequences(x, b, t)))  # (B·N, T, D), attention along time
+        h = ctx.block.attend_sequence(time_sequences(x, b, t), who="aim")  # (B·N, T, D), attention along time
         return x + from_time_sequences(self.adapt(h), b, t)
 
 
@@ -326,7 +322,14 @@ class AIM(Strategy):
     Adapters are D -> D·``mlp_ratio`` -> D with GELU, fc2 zero-initialised; a learned
     temporal position embedding (T × D, zeros) is added to all tokens at ``visual.embed``. At
     initialisation the model is exactly the frozen backbone. With ``train_ln_post`` the final
-    LayerNorm trains too, as the reference's freezing rule keeps ``ln_post`` tunable.
+    LayerNorm trains too, as the reference's freezing rule keeps ``ln_post`` tunable (through
+    the contract: the norms above the blocks, ``parameter_names("visual", "head")`` ∩
+    ``"norm"`` — CLIP's ``ln_post``, and SigLIP's MAP-head norm beside it).
+
+    The temporal adapters run each block's own attention along time
+    (``TowerBlock.attend_sequence``): a backbone whose attention cannot do that refuses when
+    the model is built (:class:`~vidlift.backbones.contract.BackboneCapabilityError`, naming
+    ``aim`` and the family).
 
     Tunable count at ViT-B/16, 8 frames: 12 × 3 × 295,872 (adapters) + 6,144 (temporal
     embedding) + 1,536 (ln_post) = 10,659,072; with a 400-way K400 head on the 768-d class
@@ -350,16 +353,26 @@ class AIM(Strategy):
         d, r = model.width, self.mlp_ratio
         if int(d * r) < 1:
             raise TransferCompositionError(f"{self.name}: mlp_ratio={r} gives a 0-wide adapter at width {d}")
-        model.insert("visual.embed", like_backbone(TemporalEmbedding(model.num_frames, d), model),
+        bb = model.backbone
+        probe = torch.zeros(1, model.num_frames, d, device=bb.device, dtype=bb.dtype)
+        with torch.no_grad():  # refuse now, not in the first forward pass, where the attention cannot run along T
+            for i in range(model.depth):
+                bb.vision_block(i).attend_sequence(probe, who=self.name)
+        model.insert("visual.embed", model.place(TemporalEmbedding(model.num_frames, d)),
                      f"temporal embedding {model.num_frames}x{d}")
         for i in range(model.depth):
-            model.insert(f"visual.blocks.{i}.block_in", like_backbone(TemporalAdapter(d, r), model),
+            model.insert(f"visual.blocks.{i}.block_in", model.place(TemporalAdapter(d, r)),
                          "T-Adapter on frozen attn along T")
-            model.insert(f"visual.blocks.{i}.attn_out", like_backbone(SpatialAdapter(d, r), model), "S-Adapter")
-            model.insert(f"visual.blocks.{i}.mlp_out", like_backbone(JointAdapter(d, r, self.scale), model),
+            model.insert(f"visual.blocks.{i}.attn_out", model.place(SpatialAdapter(d, r)), "S-Adapter")
+            model.insert(f"visual.blocks.{i}.mlp_out", model.place(JointAdapter(d, r, self.scale)),
                          "joint adapter (parallel to MLP)")
         if self.train_ln_post:
-            model.train_backbone(["visual.ln_post.weight", "visual.ln_post.bias"], "ln_post")
+            norms = set(bb.parameter_names("visual", "norm"))
+            final = [n for n in bb.parameter_names("visual", "head") if n in norms]
+            if not final:
+                raise TransferCompositionError(f"{self.name}: the {bb.family} backbone has no norm above its image "
+                                               "tower's blocks to tune (train_ln_post=False skips it)")
+            model.train_backbone(final, "final norm (ln_post)")
 
 
 __all__ = [

@@ -8,7 +8,9 @@ image tower (the survey's "fine-tuning with extra models" family).
   attention sub-block before the spatial attention of each block.
 
 Hooks see image-tower tokens (B·T, N, D); still images (``ctx.num_frames`` None) are treated as
-1-frame clips.
+1-frame clips. Both use the backbone through the contract: sizes and the token layout, hook
+sites, parameter names by role, and (divided space-time) a trainable copy of a block's own
+attention (``TowerBlock.attention_copy``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ...backbones.layers import Attention, Mlp, ResidualBlock
-from ..base import Strategy, TransferModel, VideoFeatures
+from ...backbones.contract import TowerBlock
+from ...backbones.layers import Attention, BlockContext, Transformer
+from ..base import Strategy, VideoFeatures
 from ..checks import check_bool, check_int
-from .adapters import TemporalEmbedding, frames_of, from_time_sequences, last_blocks, like_backbone, time_sequences
+from ..model import TransferModel
+from .adapters import TemporalEmbedding, frames_of, from_time_sequences, last_blocks, time_sequences
 
 
 def _heads_for(dim: int, head_dim: int = 64) -> int:
@@ -43,12 +47,14 @@ def _trunc_normal_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def _backbone_names(model: TransferModel, module: nn.Module, extra: tuple[nn.Module, ...] = ()) -> list[str]:
-    """Backbone parameter names of ``module`` (and ``extra``), excluding inserted hooks."""
-    ids = set()
-    for m in (module, *extra):
-        ids |= {id(p) for n, p in m.named_parameters() if not (n.startswith("hooks.") or ".hooks." in n)}
-    return [n for n, p in model.backbone.named_parameters() if id(p) in ids]
+def image_tower_names(model: TransferModel) -> list[str]:
+    """Every parameter name of the backbone's image tower, its projection into the joint space
+    included: the parts before, in and after the blocks."""
+    bb = model.backbone
+    names = bb.parameter_names("visual", "embed")
+    for i in range(bb.vision_depth):
+        names += bb.parameter_names("visual", "block", i)
+    return names + bb.parameter_names("visual", "head")
 
 
 # -- X-CLIP ------------------------------------------------------------------------------------
@@ -71,7 +77,8 @@ class CrossFrameMessage(nn.Module):
     skips; the MLP acts per token and the token is dropped, so the frame's tokens are the same.
 
     New modules keep PyTorch's default init, as in the reference (its ``init_weights`` is never
-    called before the CLIP weights are loaded).
+    called before the CLIP weights are loaded); the message LayerNorm has PyTorch's eps 1e-5, as
+    the reference's.
     """
 
     def __init__(self, dim: int, heads: int, class_token: bool, ln_eps: float = 1e-5) -> None:
@@ -105,21 +112,6 @@ class DropMessage(nn.Module):
         return torch.cat([x[:, :p], x[:, p + 1:]], dim=1)
 
 
-class _TransformerLayer(nn.Module):
-    """Pre-LN transformer layer on (B, T, E): x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads)
-        self.ln_2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, 4 * dim, "quick_gelu")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
 class MultiFrameIntegration(nn.Module):
     """X-CLIP's multi-frame integration transformer (MIT), the video head: frames (B, T, E)
     + a learned position embedding -> ``layers`` transformer layers (E // 64 heads, QuickGELU
@@ -130,15 +122,15 @@ class MultiFrameIntegration(nn.Module):
     def __init__(self, num_frames: int, dim: int, layers: int = 1) -> None:
         super().__init__()
         self.position = TemporalEmbedding(num_frames, dim)
-        self.layers = nn.ModuleList(_TransformerLayer(dim, _heads_for(dim)) for _ in range(layers))
+        # X-CLIP's ResidualAttentionBlocks: pre-LN (eps 1e-5), QuickGELU MLP ×4.
+        self.layers = Transformer(dim, layers, _heads_for(dim), 4 * dim, "quick_gelu", 1e-5)
         _trunc_normal_init(self.layers)
         nn.init.trunc_normal_(self.position.embedding, std=0.02)
 
     def forward(self, features: VideoFeatures) -> torch.Tensor:
         frames = features.frames
         x = frames + self.position.table(frames.shape[1]).to(frames.dtype)
-        for layer in self.layers:
-            x = layer(x)
+        x, _ = self.layers(x, BlockContext("video_head"))
         return (x + frames).mean(1)
 
 
@@ -171,18 +163,16 @@ class XCLIP(Strategy):
         check_bool(self.name, "train_backbone", self.train_backbone)
 
     def apply(self, model: TransferModel) -> None:
-        visual = model.backbone.visual
-        cfg = visual.cfg
-        class_token = visual.class_embedding is not None
+        bb = model.backbone
+        class_token = bb.token_layout.num_prefix_tokens > 0
+        heads = bb.vision_block(0).num_heads
         if self.train_backbone:
-            # Before the hooks go in; names under .hooks. are excluded anyway.
-            extra = (model.backbone.visual_proj,) if model.backbone.visual_proj is not None else ()
-            model.train_backbone(_backbone_names(model, visual, extra), "image tower (fine-tuned)")
+            model.train_backbone(image_tower_names(model), "image tower (fine-tuned)")
         for i in range(model.depth):
-            msg = like_backbone(CrossFrameMessage(cfg.width, cfg.heads, class_token, cfg.ln_eps), model)
+            msg = model.place(CrossFrameMessage(model.width, heads, class_token))
             model.insert(f"visual.blocks.{i}.block_in", msg, "cross-frame message token + message attention")
             model.insert(f"visual.blocks.{i}.block_out", DropMessage(), "drop message token")
-        head = like_backbone(MultiFrameIntegration(model.num_frames, model.embed_dim, self.mit_layers), model)
+        head = model.place(MultiFrameIntegration(model.num_frames, model.embed_dim, self.mit_layers))
         model.set_role("video_head", head, f"multi-frame integration transformer ({self.mit_layers} layer)")
 
 
@@ -195,25 +185,16 @@ class DividedTemporalAttention(nn.Module):
     results over frames; CLIP's class token is per frame, so each frame keeps its own and the
     video head pools over frames.)
 
-    ``norm_t`` / ``attn_t`` start as copies of the host block's ``ln_1`` / ``attn`` (TimeSformer
-    copies ``norm1`` / ``attn`` into ``temporal_norm1`` / ``temporal_attn`` when loading
-    image weights); ``fc`` (``temporal_fc``) starts at zero so the block starts as the image
-    block.
+    ``norm_t`` / ``attn_t`` start as copies of the host block's pre-attention norm and attention
+    (``TowerBlock.attention_copy``; TimeSformer copies ``norm1`` / ``attn`` into
+    ``temporal_norm1`` / ``temporal_attn`` when loading image weights); ``fc``
+    (``temporal_fc``) starts at zero so the block starts as the image block.
     """
 
-    def __init__(self, block: ResidualBlock) -> None:
+    def __init__(self, block: TowerBlock, dim: int, who: str = "divided_st") -> None:
         super().__init__()
-        dim = block.ln_1.normalized_shape[0]
-        self.norm = nn.LayerNorm(dim, eps=block.ln_1.eps)
-        self.attn = Attention(dim, block.attn.heads)
+        self.norm, self.attn = block.attention_copy(who)
         self.fc = nn.Linear(dim, dim)
-        self.norm.load_state_dict(block.ln_1.state_dict())
-        with torch.no_grad():
-            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
-                source = getattr(block.attn, proj)
-                source = getattr(source, "base_layer", source)  # the frozen weight under a PEFT LoRA wrapper
-                getattr(self.attn, proj).weight.copy_(source.weight)
-                getattr(self.attn, proj).bias.copy_(source.bias)
         nn.init.zeros_(self.fc.weight)
         nn.init.zeros_(self.fc.bias)
 
@@ -239,7 +220,9 @@ class DividedSpaceTime(Strategy):
     the start is the backbone's own output.)
 
     ``train_blocks``: the new modules go into frozen blocks (False) or the host blocks' own
-    parameters train too (True), as in TimeSformer's full fine-tuning.
+    parameters train too (True), as in TimeSformer's full fine-tuning. A backbone whose blocks
+    cannot hand out a copy of their attention for another axis refuses when the model is built
+    (:class:`~vidlift.backbones.contract.BackboneCapabilityError`).
     """
 
     name: ClassVar[str] = "divided_st"
@@ -256,16 +239,16 @@ class DividedSpaceTime(Strategy):
         check_bool(self.name, "time_embed", self.time_embed)
 
     def apply(self, model: TransferModel) -> None:
+        bb = model.backbone
         chosen = last_blocks(model.depth, self.blocks, self.name)
         if self.train_blocks:
-            hosts = [model.backbone.visual.blocks[i] for i in chosen]
-            model.train_backbone(_backbone_names(model, hosts[0], tuple(hosts[1:])), "host blocks")
+            model.train_backbone([n for i in chosen for n in bb.parameter_names("visual", "block", i)], "host blocks")
         if self.time_embed:
             embed = TemporalEmbedding(model.num_frames, model.width, skip_prefix=True)
-            model.insert("visual.embed", like_backbone(embed, model),
+            model.insert("visual.embed", model.place(embed),
                          f"time embedding {model.num_frames}x{model.width} (patch tokens)")
         for i in chosen:
-            module = like_backbone(DividedTemporalAttention(model.backbone.visual.blocks[i]), model)
+            module = model.place(DividedTemporalAttention(bb.vision_block(i), model.width, self.name))
             model.insert(f"visual.blocks.{i}.block_in", module, "temporal attention (LN + MHA along T + zero fc)")
 
 

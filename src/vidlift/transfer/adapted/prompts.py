@@ -13,10 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...backbones.layers import BlockContext, QuickGELU
-from ..base import Strategy, TransferCompositionError, TransferModel, VideoFeatures
-from .adapters import like_backbone
+from ...backbones.contract import TextEncoder
+from ...backbones.layers import Attention, BlockContext, QuickGELU
+from ..base import Strategy, TransferCompositionError, VideoFeatures
 from ..checks import check_bool, check_choice, check_int, check_number, check_probability
+from ..model import TransferModel
 
 # --------------------------------------------------------------------------------------
 # CoOp: learned context vectors in front of the class name
@@ -29,31 +30,16 @@ def has_start_token(model: TransferModel) -> bool:
     return bool((first == first[0]).all())
 
 
-def end_index(model: TransferModel, ids: torch.Tensor) -> torch.Tensor:
-    """(M,) position of each row's end token: the pooled one for argmax / eos pooling, the
-    first ``eos_token_id`` for last-position pooling (SigLIP pads after it)."""
-    text = model.backbone.text
-    if text.cfg.pool == "last":
-        return (ids == text.cfg.eos_token_id).int().argmax(dim=-1)
-    return text.pool_index(ids)
-
-
-def shift_right(ids: torch.Tensor, start: int, n_ctx: int, placeholder: int, pooled: torch.Tensor,
-                length: int, pad_id: int) -> torch.Tensor:
-    """Token ids (C, L) -> (C, length) with ``n_ctx`` placeholder ids after the first
-    ``start`` ids. Rows too long are cut *before* their pooled token (position ``pooled``),
-    which always survives, so argmax / eos / last-position pooling still reads the end."""
-    room = length - start - n_ctx
-    if room < 2:
+def shift_right(text: TextEncoder, ids: torch.Tensor, start: int, n_ctx: int, placeholder: int) -> torch.Tensor:
+    """Token ids (C, L) -> (C, L) with ``n_ctx`` placeholder ids after the first ``start`` ids.
+    Rows too long lose tokens *before* their end token (``text.truncate``), which always
+    survives, so pooling (argmax, end token, last position) still reads the end."""
+    length = ids.shape[1]
+    if length - start - n_ctx < 2:
         raise ValueError(f"{n_ctx} context vectors leave no room for a class name in a context of {length} tokens")
-    rows = []
-    for row, p in zip(ids.tolist(), pooled.tolist()):
-        content, tail = row[start : p + 1], row[p + 1 :]
-        if len(content) > room:
-            content = content[: room - 1] + content[-1:]
-        new = row[:start] + [placeholder] * n_ctx + content + tail
-        rows.append((new + [pad_id] * length)[:length])
-    return torch.tensor(rows, dtype=ids.dtype, device=ids.device)
+    cut = text.truncate(ids, length - n_ctx)  # every row now ends (end token, padding) within length - n_ctx
+    fill = torch.full((ids.shape[0], n_ctx), placeholder, dtype=ids.dtype, device=ids.device)
+    return torch.cat([cut[:, :start], fill, cut[:, start : length - n_ctx]], dim=1)
 
 
 class CoOpPrompt(nn.Module):
@@ -61,32 +47,34 @@ class CoOpPrompt(nn.Module):
 
     ``ctx``: (n_ctx, D) shared, or (num_classes, n_ctx, D) class-specific, D the text width.
     Each class name is tokenised as "{name}.", shifted right by n_ctx placeholders, embedded,
-    and the placeholders' embeddings are replaced by ``ctx`` before the (frozen) text tower.
+    and the placeholders' embeddings are replaced by ``ctx`` before the (frozen) text encoder
+    (the backbone's :class:`~vidlift.backbones.contract.TextEncoder`; a backbone without one
+    refuses CoOp).
     """
 
     def __init__(self, model: TransferModel, n_ctx: int, init: str | None, class_specific: bool,
                  num_classes: int | None) -> None:
         super().__init__()
-        text = model.backbone.text
+        text = model.backbone.require_text(CoOp.name)
         self.n_ctx, self.class_specific, self.num_classes = n_ctx, class_specific, num_classes
         # Even without a start token, the class name and the end token need 2 places.
-        if text.cfg.context_length - n_ctx < 2:
+        if text.context_length - n_ctx < 2:
             raise TransferCompositionError(
                 f"coop: {n_ctx} context vectors leave no room for a class name and the end token in this "
-                f"backbone's {text.cfg.context_length}-token text context")
+                f"backbone's {text.context_length}-token text context")
         # Tokenizer facts, read on first use (a backbone may get its tokenizer after loading).
         self.start: int | None = None
         self.placeholder: int | None = None
-        weight = text.token_embedding.weight
+        weight = text.token_embedding_weight
         if init:
             self._read_tokenizer(model)
             ids = model.tokenize([init])
-            found = int(end_index(model, ids)[0]) - self.start
+            found = int(text.end_index(ids)[0]) - self.start
             if found != n_ctx:
                 raise ValueError(f"init {init!r} has {found} tokens but n_ctx={n_ctx}; CoOp sets n_ctx to the "
                                  f"initialisation's length: pass n_ctx={found}")
             with torch.no_grad():
-                vec = text.token_embedding(ids)[0, self.start : self.start + n_ctx].clone()
+                vec = text.embed_tokens(ids)[0, self.start : self.start + n_ctx].clone()
             if class_specific:  # one copy of the initial words per class
                 vec = vec.unsqueeze(0).repeat(num_classes, 1, 1)
         else:  # CoOp: N(0, 0.02²), drawn independently per class when class-specific
@@ -104,23 +92,28 @@ class CoOpPrompt(nn.Module):
     def token_ids(self, model: TransferModel, class_names: Sequence[str]) -> torch.Tensor:
         """(C, L) ids "<start> X…X {name}. <end>" with n_ctx placeholders X."""
         self._read_tokenizer(model)
-        cfg = model.backbone.text.cfg
+        text = model.backbone.require_text(CoOp.name)
         ids = model.tokenize([f"{c}." for c in class_names])
-        # Last-position pooling (SigLIP) needs the tokenizer's fixed length; else grow by n_ctx.
-        length = ids.shape[1] if cfg.pool == "last" else min(cfg.context_length, ids.shape[1] + self.n_ctx)
-        pooled = model.backbone.text.pool_index(ids)
-        return shift_right(ids, self.start, self.n_ctx, self.placeholder, pooled, length, cfg.pad_token_id)
+        # Rows grow by n_ctx (up to the context) where padding does not move the pooled token;
+        # last-position pooling (SigLIP) keeps the tokenizer's fixed length.
+        grow = min(text.context_length, ids.shape[1] + self.n_ctx) - ids.shape[1]
+        if grow > 0:
+            longer = F.pad(ids, (0, grow), value=text.pad_token_id)
+            if torch.equal(text.pool_index(longer), text.pool_index(ids)):
+                ids = longer
+        return shift_right(text, ids, self.start, self.n_ctx, self.placeholder)
 
     def forward(self, model: TransferModel, class_names: Sequence[str]) -> torch.Tensor:
         c = len(class_names)
         if self.class_specific and c != self.num_classes:
             raise ValueError(f"class-specific CoOp was built for {self.num_classes} classes, got {c} class names")
+        text = model.backbone.require_text(CoOp.name)
         ids = self.token_ids(model, class_names)
-        emb = model.backbone.text.token_embedding(ids)  # (C, L, D)
+        emb = text.embed_tokens(ids)  # (C, L, D)
         ctx = self.ctx if self.class_specific else self.ctx.unsqueeze(0).expand(c, -1, -1)
         s = self.start
         emb = torch.cat([emb[:, :s], ctx.to(emb.dtype), emb[:, s + self.n_ctx :]], dim=1)
-        return model.backbone.encode_text(ids, inputs_embeds=emb)
+        return text.encode(ids, inputs_embeds=emb)
 
 
 @dataclass
@@ -134,7 +127,7 @@ class CoOp(Strategy):
     starts the context from those words' embeddings.
 
     The vectors live in the class-prompt role (``roles.class_prompt.ctx``) and enter through
-    ``encode_text(ids, inputs_embeds=…)``: nothing is inserted in the backbone, so captions
+    the text encoder's ``encode(ids, inputs_embeds=…)``: nothing is inserted in the backbone, so captions
     encoded with ``model.encode_text`` are unaffected and the frozen image tower still runs
     without autograd (and from the feature cache). Gradients reach ``ctx`` through the frozen
     text tower only — hence ``trains_backbone = False``.
@@ -252,11 +245,11 @@ class Vpt(Strategy):
         check_probability(self.name, "dropout", self.dropout)
 
     def apply(self, model: TransferModel) -> None:
-        args = (self.num_tokens, model.width, model.backbone.cfg.vision.patch_size, self.dropout)
-        model.insert("visual.embed", like_backbone(VptInsert(*args), model), f"VPT prompts ({self.num_tokens} tokens)")
+        args = (self.num_tokens, model.width, model.backbone.token_layout.patch_size, self.dropout)
+        model.insert("visual.embed", model.place(VptInsert(*args)), f"VPT prompts ({self.num_tokens} tokens)")
         if self.depth == "deep":
             for i in range(1, model.depth):
-                model.insert(f"visual.blocks.{i}.block_in", like_backbone(VptReplace(*args), model),
+                model.insert(f"visual.blocks.{i}.block_in", model.place(VptReplace(*args)),
                              f"VPT-deep prompts ({self.num_tokens} tokens)")
         model.insert("visual.out", VptRemove(self.num_tokens), "VPT prompt removal before pooling")
 
@@ -265,39 +258,21 @@ class Vpt(Strategy):
 # X-CLIP: video-specific text prompts
 
 
-class _CrossAttention(nn.Module):
-    """Text queries (B, M, E) attend to visual tokens (B, N, E); no q/k/v bias, as X-CLIP."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.q_proj = nn.Linear(dim, dim, bias=False)
-        self.k_proj = nn.Linear(dim, dim, bias=False)
-        self.v_proj = nn.Linear(dim, dim, bias=False)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
-        b, m, e = q.shape
-
-        def split(t: torch.Tensor) -> torch.Tensor:
-            return t.view(b, -1, self.heads, e // self.heads).transpose(1, 2)
-
-        out = F.scaled_dot_product_attention(split(self.q_proj(q)), split(self.k_proj(kv)), split(self.v_proj(kv)))
-        return self.proj(out.transpose(1, 2).reshape(b, m, e))
-
-
 class _PromptGeneratorLayer(nn.Module):
-    """text + CrossAttn(LN(text), visual), then + MLP(LN(·)) with a 4× QuickGELU MLP."""
+    """text + CrossAttn(LN(text), visual), then + MLP(LN(·)) with a 4× QuickGELU MLP. The
+    cross-attention is vidlift's :class:`~vidlift.backbones.layers.Attention`: text queries
+    (B, M, E) attend to visual tokens (B, N, E), no q/k/v bias and a biased output projection,
+    as X-CLIP's."""
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.cross_attn = _CrossAttention(dim, heads)
+        self.cross_attn = Attention(dim, heads, bias=False, out_bias=True)
         self.norm3 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), QuickGELU(), nn.Linear(4 * dim, dim))
 
     def forward(self, x: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
-        x = x + self.cross_attn(self.norm1(x), visual)
+        x = x + self.cross_attn(self.norm1(x), kv=visual)
         return x + self.mlp(self.norm3(x))
 
 
@@ -392,11 +367,12 @@ class XClipPrompt(Strategy):
         return [depth - 1]
 
     def apply(self, model: TransferModel) -> None:
+        model.backbone.require_text(self.name)  # it adapts class texts: meaningless without a text encoder
         # VPT's prompts sit after the class token in every block output (it removes them only
         # before ln_post), and features.num_prefix_tokens no longer counts them.
         extra = sum(s.num_tokens for s in model.strategies if isinstance(s, Vpt))
         gen = VideoSpecificPrompt(model.width, model.embed_dim, self.layers, self.alpha, model.depth - 1, extra)
-        model.set_role("text_conditioner", like_backbone(gen, model),
+        model.set_role("text_conditioner", model.place(gen),
                        f"X-CLIP video-specific prompt generator ({self.layers} layers)")
 
 

@@ -1,30 +1,22 @@
 """Full fine-tuning and partial tuning: existing backbone weights train, nothing is inserted.
 
-Both only *declare* backbone parameters (``model.train_backbone``); the forward pass is the
-backbone's own. Full fine-tuning adds per-parameter learning rates (layer-wise decay, a
-larger rate for modules other strategies add), read by ``TransferModel.param_groups``.
+Both only *declare* backbone parameters (``model.train_backbone``), chosen by role through the
+backbone contract (``backbone.parameter_names(tower, part)``), never by a family's module
+names; the forward pass is the backbone's own. Full fine-tuning adds per-parameter learning
+rates (layer-wise decay from ``backbone.layer_index``, a larger rate for modules other
+strategies add), read through ``TransferModel.lr_scale``.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from torch import nn
-
-from ..base import Strategy, TransferCompositionError, TransferModel
+from ..base import Strategy, TransferCompositionError
 from ..checks import check_number
+from ..model import TransferModel
 
 TOWERS = ("visual", "text")
-
-# Parameters of the image / text tower that sit *before* the first block (BEiT's layer 0).
-_EMBEDDINGS = re.compile(
-    r"^(visual\.(patch_embed|pos_embed|class_embedding|ln_pre)|text\.(token_embedding|pos_embed))(\.|$)")
-_BLOCK = re.compile(r"^(visual|text)\.transformer\.blocks\.(\d+)\.")
-# Everything after the last block: ln_post / ln_final, SigLIP's MAP head, the projections.
-_AFTER_BLOCKS = {"visual": ("visual.ln_post.", "visual.attn_pool.", "visual_proj."),
-                 "text": ("text.ln_final.", "text_proj.")}
 
 
 def normalize_towers(towers, allowed: tuple[tuple[str, ...], ...] | None = None) -> tuple[str, ...]:
@@ -41,15 +33,19 @@ def normalize_towers(towers, allowed: tuple[tuple[str, ...], ...] | None = None)
     return out
 
 
-def _own_parameters(model: TransferModel) -> list[str]:
-    """The backbone's own parameter names: without modules other strategies inserted at hook
-    sites, nor the LoRA matrices PEFT added (the lora strategy declares those)."""
-    return [n for n, _ in model.backbone.named_parameters() if ".hooks." not in n and ".lora_" not in n]
+def tower_depth(model: TransferModel, tower: str, who: str) -> int:
+    """Blocks of ``tower``; the text tower is a capability (refused, naming ``who``, without one)."""
+    return model.depth if tower == "visual" else model.backbone.require_text(who).depth
 
 
-def _in_towers(name: str, towers: tuple[str, ...]) -> bool:
-    """Whether backbone parameter ``name`` belongs to one of ``towers`` (projections included)."""
-    return any(name.startswith((f"{t}.", f"{t}_proj.")) for t in towers)
+def tower_names(model: TransferModel, tower: str, who: str) -> list[str]:
+    """Every parameter name of ``tower`` (its projection into the joint space included): the
+    parts before, in and after its blocks."""
+    bb = model.backbone
+    names = bb.parameter_names(tower, "embed")
+    for i in range(tower_depth(model, tower, who)):
+        names += bb.parameter_names(tower, "block", i)
+    return names + bb.parameter_names(tower, "head")
 
 
 @dataclass
@@ -101,14 +97,16 @@ class FullFinetune(Strategy):
             raise TransferCompositionError(
                 f"full_finetune already trains every backbone weight; combining it with {clash[0].name} "
                 f"({clash[0].family}) would freeze or re-parametrise those weights. Use one of them")
-        names = _own_parameters(model)
-        if self.towers != TOWERS:  # image tower + its projection only; text and temperature stay
-            names = [n for n in names if _in_towers(n, self.towers)]
+        if self.towers == TOWERS:  # every weight of the backbone, joint-space scalars included
+            model.backbone.require_text(self.name)
+            names = model.backbone_parameter_names()
+        else:  # image tower + its projection only; text and temperature stay
+            names = tower_names(model, "visual", self.name)
         model.train_backbone(names, f"all weights of the {' and '.join(self.towers)} tower(s)")
 
     def lr_scale(self, name: str, model: TransferModel) -> float | None:
         """``name`` as in ``model.named_parameters()``: a multiplier of the base learning rate."""
-        if name.startswith(("heads.", "roles.")) or ".hooks." in name:
+        if model.is_added(name):
             return self.new_module_lr_scale
         if not name.startswith("backbone."):
             return None
@@ -118,17 +116,14 @@ class FullFinetune(Strategy):
 
 
 def _decay_exponent(name: str, model: TransferModel) -> int:
-    """BEiT's layer id, counted from the top: block i of a tower of L gets L - i, the
-    embeddings L + 1, anything above the blocks 0."""
-    m = _BLOCK.match(name)
-    if m:
-        depth = len(getattr(model.backbone, m.group(1)).blocks)
-        return depth - int(m.group(2))
-    e = _EMBEDDINGS.match(name)
-    if e:
-        tower = "visual" if name.startswith("visual.") else "text"
-        return len(getattr(model.backbone, tower).blocks) + 1
-    return 0
+    """BEiT's layer id, counted from the top, from the backbone's ``layer_index`` (0 for the
+    embeddings, i + 1 for block i, L + 1 above the blocks): block i of a tower of L gets
+    L - i, the embeddings L + 1, anything above the blocks (and the joint-space scalars) 0."""
+    where = model.backbone.layer_index(name)
+    if where is None:
+        return 0
+    tower, index = where
+    return tower_depth(model, tower, FullFinetune.name) + 1 - index
 
 
 SUBSETS = ("last_blocks", "norms", "biases", "projections")
@@ -156,7 +151,9 @@ class PartialTuning(Strategy):
 
     ``towers``: ("visual",) by default — the video side adapts, the text space stays that of
     the pretrained model. Only parameters of the backbone itself are selected, never modules
-    other strategies inserted.
+    other strategies inserted: the subsets are the contract's parts
+    (``backbone.parameter_names(tower, "block" | "head" | "norm" | "bias" | "projection")``),
+    so every family names its own.
     """
 
     name: ClassVar[str] = "partial_tuning"
@@ -184,33 +181,29 @@ class PartialTuning(Strategy):
         names = self.select(model)
         if not names:
             raise TransferCompositionError(
-                f"partial_tuning: the {'/'.join(self.towers)} tower(s) of this backbone have no {self.subset} "
-                "(SigLIP has no image projection; add 'text' to towers or pick another subset)")
+                f"partial_tuning: the {'/'.join(self.towers)} tower(s) of the {model.backbone.family} backbone have "
+                f"no {self.subset} (SigLIP has no image projection; add 'text' to towers or pick another subset)")
         what = {"last_blocks": f"last {self.k} blocks and above", "norms": "LayerNorm gains and biases",
                 "biases": "bias terms (BitFit)", "projections": "joint-space projections"}[self.subset]
         model.train_backbone(names, f"{what} of the {' and '.join(self.towers)} tower(s)")
 
     def select(self, model: TransferModel) -> list[str]:
         """Backbone parameter names of the chosen subset."""
-        named = dict(model.backbone.named_parameters())
-        names = [n for n in _own_parameters(model) if _in_towers(n, self.towers)]
-        if self.subset == "last_blocks":
-            keep = []
-            for tower in self.towers:
-                depth = len(getattr(model.backbone, tower).blocks)
-                if self.k > depth:
-                    raise TransferCompositionError(
-                        f"partial_tuning: k={self.k} last blocks requested, but the {tower} tower has only {depth}")
-                blocks = tuple(f"{tower}.transformer.blocks.{i}." for i in range(depth - self.k, depth))
-                keep += [n for n in names if n.startswith(blocks + _AFTER_BLOCKS[tower])]
-            return keep
-        if self.subset == "norms":
-            norms = {f"{mod}.{p}" for mod, m in model.backbone.named_modules()
-                     if isinstance(m, nn.LayerNorm) for p, _ in m.named_parameters(recurse=False)}
-            return [n for n in names if n in norms]
-        if self.subset == "biases":
-            return [n for n in names if n.rsplit(".", 1)[-1] == "bias" and named[n].ndim == 1]
-        return [n for n in names if n.startswith(("visual_proj.", "text_proj."))]
+        bb = model.backbone
+        part = {"norms": "norm", "biases": "bias", "projections": "projection"}.get(self.subset)
+        names: list[str] = []
+        for tower in self.towers:
+            depth = tower_depth(model, tower, self.name)
+            if part is not None:
+                names += bb.parameter_names(tower, part)
+                continue
+            if self.k > depth:
+                raise TransferCompositionError(
+                    f"partial_tuning: k={self.k} last blocks requested, but the {tower} tower has only {depth}")
+            for i in range(depth - self.k, depth):
+                names += bb.parameter_names(tower, "block", i)
+            names += bb.parameter_names(tower, "head")
+        return names
 
 
 __all__ = ["FullFinetune", "PartialTuning", "SUBSETS", "normalize_towers"]

@@ -19,7 +19,6 @@ class logits (Hinton et al.'s soft targets, ``logit_weight``).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -27,11 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...backbones.config import VisionConfig
-from ...backbones.layers import init_weights
-from ...backbones.vision import VisionTransformer
+from ..base import Strategy, TransferCompositionError, VideoFeatures
 from ..checks import check_int, check_number
-from ..base import Strategy, TransferCompositionError, TransferModel, VideoFeatures
+from ..model import TransferModel
 
 
 def clip_logits(frames: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:
@@ -102,24 +99,22 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, cosine_weigh
 
 
 class StudentEncoder(nn.Module):
-    """The student: a :class:`~vidlift.backbones.vision.VisionTransformer` built from ``cfg``
-    and a linear projection width -> E into the joint space. Fills the ``frame_encoder`` role.
+    """The student: an image tower ``visual`` (the backbone's own design at a smaller size,
+    ``backbone.image_tower_like``; ``visual(video).pooled`` (B, T, width)) and a linear
+    projection width -> E into the joint space. Fills the ``frame_encoder`` role.
 
     ``forward(model, video, teacher=None)``: video (B, T, C, H, W) -> :class:`VideoFeatures`
     with ``frames`` the student's (B, T, E) and ``teacher`` the frozen backbone's (B, T, E), or
     None at inference.
     """
 
-    def __init__(self, cfg: VisionConfig, embed_dim: int, cosine_weight: float, kl_weight: float,
+    def __init__(self, visual: nn.Module, width: int, embed_dim: int, cosine_weight: float, kl_weight: float,
                  kl_temperature: float, relational_weight: float, logit_weight: float = 0.0,
                  logit_temperature: float = 2.0, logit_scale: float = 100.0) -> None:
         super().__init__()
-        self.visual = VisionTransformer(cfg)
-        self.proj = nn.Linear(cfg.width, embed_dim, bias=False)
-        # From-scratch init (pretrained towers overwrite it): small-normal linears, as CLIP's
-        # projection width^-0.5.
-        init_weights(self.visual.transformer)
-        nn.init.normal_(self.proj.weight, std=cfg.width**-0.5)
+        self.visual = visual  # initialised for training from scratch by the backbone family
+        self.proj = nn.Linear(width, embed_dim, bias=False)
+        nn.init.normal_(self.proj.weight, std=width**-0.5)  # as CLIP's projection
         self.weights = {"cosine_weight": cosine_weight, "kl_weight": kl_weight, "kl_temperature": kl_temperature,
                         "relational_weight": relational_weight, "logit_weight": logit_weight,
                         "logit_temperature": logit_temperature, "logit_scale": logit_scale}
@@ -132,9 +127,8 @@ class StudentEncoder(nn.Module):
         if teacher is None and self.training:
             with torch.no_grad():
                 teacher = model.backbone_features(video).frames
-        frames = self.encode(video)
-        return VideoFeatures(frames, num_prefix_tokens=self.visual.num_prefix_tokens,
-                             teacher=None if teacher is None else teacher.detach())
+        frames = self.encode(video)  # frame embeddings only: no tokens, so no prefix tokens to count
+        return VideoFeatures(frames, teacher=None if teacher is None else teacher.detach())
 
     def auxiliary_loss(self, features: VideoFeatures, text: torch.Tensor | None = None) -> torch.Tensor | None:
         """The distillation loss (:func:`distillation_loss`); ``text`` (M, E) (or (B, M, E)): the
@@ -155,11 +149,12 @@ class Distillation(Strategy):
     Features are almost Sufficient for Text-to-Video Retrieval", CVPR 2024, distil a teacher's
     similarity distribution; CLIP-KD, Yang et al., CVPR 2024, studies these losses for CLIP).
 
-    Student: the project's ViT with the teacher's patch size, resolution and block design
-    (class token or MAP pooling, activation, norms) but ``width`` (None: half the teacher's),
-    ``layers`` (None: the teacher's) and ``heads`` (None: width // 64, at least 1) — ViT-S/16
-    (384 wide, 6 heads, 12 layers, ≈21.7M) from a ViT-B/16 teacher — plus a linear map to E.
-    Trained from scratch. Loss (:func:`distillation_loss`): ``cosine_weight`` 1 on the frame
+    Student: an image tower of the teacher's own family and design (patch size, resolution,
+    class token or MAP pooling, activation, norms; ``backbone.image_tower_like``, so a family
+    that cannot build one refuses distillation, naming both) but ``width`` (None: half the
+    teacher's), ``layers`` (None: the teacher's) and ``heads`` (None: width // 64, at least 1)
+    — ViT-S/16 (384 wide, 6 heads, 12 layers, ≈21.7M) from a ViT-B/16 teacher — plus a linear
+    map to E. Trained from scratch. Loss (:func:`distillation_loss`): ``cosine_weight`` 1 on the frame
     embeddings, ``kl_weight`` 1 on in-batch similarity distributions at temperature
     ``kl_temperature`` 0.07 (CLIP's initial temperature: cosines lie in [−1, 1], so the logit
     temperature 4 of classic KD would flatten them to uniform), ``relational_weight`` 0
@@ -201,12 +196,13 @@ class Distillation(Strategy):
         for f in ("kl_temperature", "logit_temperature"):
             check_number(self.name, f, getattr(self, f), low=0.0, low_open=True)
 
-    def student_config(self, teacher: VisionConfig) -> VisionConfig:
-        width = self.width or max(1, teacher.width // 2)
+    def student_size(self, teacher_width: int, teacher_depth: int) -> tuple[int, int, int]:
+        """(width, layers, heads) of the student of a teacher image tower of that width and depth."""
+        width = self.width or max(1, teacher_width // 2)
         heads = self.heads or max(1, width // 64)
         if width % heads:
             raise TransferCompositionError(f"{self.name}: student width {width} is not divisible by {heads} heads")
-        return dataclasses.replace(teacher, width=width, layers=self.layers or teacher.layers, heads=heads)
+        return width, self.layers or teacher_depth, heads
 
     def apply(self, model: TransferModel) -> None:
         # The student gives frame embeddings only: no block outputs, no final tokens. Checked for
@@ -223,13 +219,14 @@ class Distillation(Strategy):
                 raise TransferCompositionError(
                     f"{s.name} reads the image tower's final tokens, but {self.name} replaces the image tower with "
                     "a student that gives frame embeddings only; combine at most one of them")
-        cfg = self.student_config(model.backbone.cfg.vision)
-        scale = float(model.backbone.logit_scale.detach().float().exp())  # frozen: the backbone is the teacher
-        student = StudentEncoder(cfg, model.embed_dim, self.cosine_weight, self.kl_weight, self.kl_temperature,
+        bb = model.backbone
+        width, layers, heads = self.student_size(model.width, model.depth)
+        tower = bb.image_tower_like(width, layers, heads, who=self.name)
+        scale = float(bb.logit_scale_value().detach().float())  # frozen: the backbone is the teacher
+        student = StudentEncoder(tower, width, model.embed_dim, self.cosine_weight, self.kl_weight, self.kl_temperature,
                                  self.relational_weight, self.logit_weight, self.logit_temperature, scale)
-        ref = model.backbone.visual.pos_embed
-        model.set_role("frame_encoder", student.to(device=ref.device, dtype=ref.dtype),
-                       f"student ViT {cfg.width}x{cfg.layers} ({cfg.heads} heads) + proj -> {model.embed_dim}")
+        model.set_role("frame_encoder", model.place(student),
+                       f"student {bb.family} image tower {width}x{layers} ({heads} heads) + proj -> {model.embed_dim}")
 
 
 __all__ = ["Distillation", "StudentEncoder", "distillation_loss", "clip_logits"]

@@ -25,14 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...backbones.layers import BlockContext, Transformer, init_weights
+from ..base import MeanPool, Strategy, TransferCompositionError, VideoFeatures
 from ..checks import check_bool, check_int
-from ..base import MeanPool, Strategy, TransferCompositionError, TransferModel, VideoFeatures
+from ..model import TransferModel
 
-
-def _like(module: nn.Module, model: TransferModel) -> nn.Module:
-    """Put a new module on the backbone's device and dtype."""
-    ref = model.backbone.visual.pos_embed
-    return module.to(device=ref.device, dtype=ref.dtype)
+# Without a text tower to copy, seqTransf's blocks are CLIP's text blocks' design: QuickGELU, LN eps 1e-5;
+# and its position table has as many rows as CLIP's text context.
+_DEFAULT_ACT, _DEFAULT_LN_EPS, _DEFAULT_ROWS = "quick_gelu", 1e-5, 77
 
 
 def _frames(features: VideoFeatures, module: nn.Module) -> torch.Tensor:
@@ -42,27 +41,6 @@ def _frames(features: VideoFeatures, module: nn.Module) -> torch.Tensor:
         raise ValueError(f"a video head needs frame embeddings (B, T, E), got shape {tuple(x.shape)}")
     p = next(module.parameters(), None)
     return x if p is None else x.to(p.dtype)
-
-
-@torch.no_grad()
-def copy_block(target: nn.Module, source: nn.Module) -> None:
-    """Copy ``source``'s weights into ``target``, a block of the same design, module by module
-    (Linear, LayerNorm). A source Linear wrapped by PEFT (LoRA on the text tower: ``q_proj``
-    becomes ``q_proj.base_layer`` + ``lora_A`` / ``lora_B``) gives its frozen base weight; the
-    LoRA tensors are never copied (at build time B = 0, so the base weight is the layer's
-    function). Raises if a target parameter finds no source."""
-    for name, mine in target.named_modules():
-        own = dict(mine.named_parameters(recurse=False))
-        if not own:
-            continue
-        theirs = source.get_submodule(name)
-        theirs = getattr(theirs, "base_layer", theirs)
-        for pname, p in own.items():
-            src = getattr(theirs, pname, None)
-            if not isinstance(src, torch.Tensor) or src.shape != p.shape:
-                raise TransferCompositionError(f"cannot copy {name}.{pname} from the text tower: no tensor of shape "
-                                               f"{tuple(p.shape)} there")
-            p.copy_(src)
 
 
 # -- meanP -------------------------------------------------------------------------------------
@@ -89,6 +67,7 @@ class TemporalTransformerHead(nn.Module):
     P is a learned table of ``max_frames`` frame position embeddings (E); the transformer is
     ``layers`` pre-LN residual attention blocks of width E (CLIP text blocks: attention, then a
     4E MLP), ``heads`` heads, no attention mask (every frame sees every frame).
+    :meth:`init_from` starts both as copies of a text tower's.
     """
 
     def __init__(self, dim: int, layers: int, heads: int, max_frames: int, act: str, ln_eps: float) -> None:
@@ -98,6 +77,17 @@ class TemporalTransformerHead(nn.Module):
         # CLIP4Clip's init_weights (BERT-style): normal(0, 0.02) weights, zero biases, unit norms.
         nn.init.normal_(self.frame_position_embeddings, std=0.02)
         init_weights(self.transformer, std=0.02)
+
+    @torch.no_grad()
+    def init_from(self, positions: torch.Tensor, blocks: list[nn.Module]) -> None:
+        """Start as a copy of a transformer: the first rows of ``positions`` (L, E) and
+        ``blocks`` (:class:`~vidlift.backbones.layers.ResidualBlock`, replicated with this
+        head's heads; their frozen base weights under LoRA wrappers, never the LoRA tensors —
+        at build time B = 0, so the base weight is the layer's function)."""
+        n = min(self.frame_position_embeddings.shape[0], positions.shape[0])
+        self.frame_position_embeddings[:n].copy_(positions[:n])
+        heads = self.transformer.blocks[0].num_heads
+        self.transformer.blocks = nn.ModuleList(b.replica(heads) for b in blocks)
 
     def frame_outputs(self, features: VideoFeatures) -> torch.Tensor:
         """(B, T, E) -> (B, T, E): the frames after temporal self-attention, with the residual."""
@@ -127,8 +117,10 @@ class TemporalTransformer(Strategy):
     many rows as the text tower's context (77 for CLIP), and its initialisation trick: when the
     text tower has width E (ViT-B/32: 512 = E), the position table and the blocks start as a
     copy of CLIP's text positional embedding and its first ``layers`` text blocks
-    (``init_from_text``); otherwise normal(0, 0.02) init. Only the head trains (12.65M
-    parameters at ViT-B/32). ``max_frames`` (None: the text context length) bounds T.
+    (``init_from_text``; the text encoder offers them through ``TextEncoder.transformer_init``);
+    otherwise normal(0, 0.02) init of blocks of CLIP's text design (QuickGELU, LN eps 1e-5).
+    Only the head trains (12.65M parameters at ViT-B/32). ``max_frames`` (None: the text
+    context length, 77 without a text encoder) bounds T.
     """
 
     name: ClassVar[str] = "temporal_transformer"
@@ -147,22 +139,18 @@ class TemporalTransformer(Strategy):
 
     def apply(self, model: TransferModel) -> None:
         e = model.embed_dim
-        text = model.backbone.cfg.text
+        text = model.backbone.text_encoder
         heads = self.heads or max(1, e // 64)
         if e % heads:
             raise TransferCompositionError(f"{self.name}: embedding width {e} is not divisible by {heads} heads")
-        rows = self.max_frames or text.context_length
-        head = TemporalTransformerHead(e, self.layers, heads, rows, text.act, text.ln_eps)
+        rows = self.max_frames or (text.context_length if text is not None else _DEFAULT_ROWS)
+        head = TemporalTransformerHead(e, self.layers, heads, rows, _DEFAULT_ACT, _DEFAULT_LN_EPS)
         what = f"seqTransf {self.layers}x{e}, {heads} heads"
-        tower = model.backbone.text
-        if self.init_from_text and text.width == e and text.mlp_dim == 4 * e and len(tower.blocks) >= self.layers:
-            with torch.no_grad():
-                n = min(rows, tower.pos_embed.shape[0])
-                head.frame_position_embeddings[:n].copy_(tower.pos_embed[:n])
-                for mine, theirs in zip(head.transformer.blocks, tower.blocks):
-                    copy_block(mine, theirs)  # base weights only, also under LoRA wrappers
+        init = text.transformer_init(e, self.layers) if self.init_from_text and text is not None else None
+        if init is not None:
+            head.init_from(*init)
             what += ", initialised from the text tower"
-        model.set_role("video_head", _like(head, model), what)
+        model.set_role("video_head", model.place(head), what)
 
 
 # -- temporal convolution ----------------------------------------------------------------------
@@ -225,9 +213,8 @@ class TemporalConv(Strategy):
     def apply(self, model: TransferModel) -> None:
         e = model.embed_dim
         hidden = self.hidden or e
-        model.set_role("video_head", _like(TemporalConvHead(e, hidden, self.kernel_size), model),
+        model.set_role("video_head", model.place(TemporalConvHead(e, hidden, self.kernel_size)),
                        f"temporal conv {e}->{hidden}->{e}, k={self.kernel_size}")
 
 
-__all__ = ["MeanPoolHead", "TemporalTransformer", "TemporalTransformerHead", "TemporalConv", "TemporalConvHead",
-           "copy_block"]
+__all__ = ["MeanPoolHead", "TemporalTransformer", "TemporalTransformerHead", "TemporalConv", "TemporalConvHead"]

@@ -31,14 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...backbones.layers import Attention, ResidualBlock, make_activation
+from ...backbones.contract import TowerBlock
+from ...backbones.layers import Attention, make_activation
+from ..base import Strategy, TransferCompositionError, VideoFeatures
 from ..checks import check_bool, check_int, check_number, check_probability
-from ..base import Strategy, TransferCompositionError, TransferModel, VideoFeatures
-
-
-def _like(module: nn.Module, model: TransferModel) -> nn.Module:
-    ref = model.backbone.visual.pos_embed
-    return module.to(device=ref.device, dtype=ref.dtype)
+from ..model import TransferModel
 
 
 def _layer(features: VideoFeatures, i: int, who: str) -> torch.Tensor:
@@ -145,13 +142,13 @@ class EVLHead(nn.Module):
     position embedding (T × D, zeros), temporal cross attention from block i's frozen q / k —
     then decoder layer j lets the query attend to all T·N tokens. The query's output goes
     through LayerNorm, dropout and a linear map D -> E (EVL's classifier, here into the joint
-    space). Frozen blocks (for q / k) are held in a plain list, so they are not parameters of
-    the head.
+    space). Frozen blocks (for q / k, :class:`~vidlift.backbones.contract.TowerBlock`) are held
+    in a plain list, so they are not parameters of the head.
     """
 
     def __init__(self, width: int, embed_dim: int, layer_ids: list[int], heads: int, mlp_factor: float,
                  mlp_dropout: float, cls_dropout: float, num_frames: int, grid: tuple[int, int],
-                 temporal_conv: bool, temporal_pos_embed: bool, cross_blocks: list[ResidualBlock] | None,
+                 temporal_conv: bool, temporal_pos_embed: bool, cross_blocks: list[TowerBlock] | None,
                  fuse: bool) -> None:
         super().__init__()
         k, d = len(layer_ids), width
@@ -177,14 +174,9 @@ class EVLHead(nn.Module):
     @torch.no_grad()
     def frozen_qk(self, j: int, x_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q, k (B, T, N, H, d) of frozen block ``layer_ids[j]``'s attention, from its input
-        x_in (B, T, N, D) (the previous block's output): ``q_proj(ln_1(x_in))``, ``k_proj(...)``."""
-        block = self._cross_blocks[j]
-        w = block.ln_1.weight
-        h = block.ln_1(x_in.to(w.dtype))
-        heads = block.attn.heads
-        q = block.attn.q_proj(h).unflatten(-1, (heads, -1))
-        k = block.attn.k_proj(h).unflatten(-1, (heads, -1))
-        return q, k
+        x_in (B, T, N, D) (the previous block's output), norm applied: the block's own
+        ``attention_query_key``."""
+        return self._cross_blocks[j].attention_query_key(x_in, who="evl")
 
     def forward(self, features: VideoFeatures) -> torch.Tensor:
         dtype = self.query.dtype
@@ -229,7 +221,9 @@ class EVL(Strategy):
 
     The temporal cross attention needs block i's q / k, computed from block i−1's output, so
     one extra earlier block is read (the feature cache holds ``layers`` + 1 blocks); on a tower
-    of ``layers`` blocks or fewer the decoder gets depth − 1 layers.
+    of ``layers`` blocks or fewer the decoder gets depth − 1 layers. The q / k come from the
+    contract (``TowerBlock.attention_query_key``, at the tower's native token layout); a
+    backbone that cannot give them refuses when the model is built.
     """
 
     name: ClassVar[str] = "evl"
@@ -268,11 +262,18 @@ class EVL(Strategy):
         if d % heads:
             raise TransferCompositionError(f"{self.name}: width {d} is not divisible by {heads} heads")
         ids = self._read(model.depth)
-        g = model.backbone.cfg.vision.grid_size
-        blocks = [model.backbone.visual.blocks[i] for i in ids] if self.temporal_cross_attention else None
+        bb = model.backbone
+        layout = bb.token_layout
+        blocks = None
+        if self.temporal_cross_attention:
+            blocks = [bb.vision_block(i) for i in ids]
+            probe = torch.zeros(1, layout.num_tokens, d, device=bb.device, dtype=bb.dtype)
+            with torch.no_grad():  # refuse now, not in the first forward pass
+                for block in blocks:
+                    block.attention_query_key(probe, who=self.name)
         head = EVLHead(d, model.embed_dim, ids, heads, self.mlp_factor, self.mlp_dropout, self.cls_dropout,
-                       model.num_frames, (g, g), self.temporal_conv, self.temporal_pos_embed, blocks, self.fuse)
-        model.set_role("video_head", _like(head, model), f"EVL decoder {len(ids)}x{d} on blocks {ids}")
+                       model.num_frames, layout.grid, self.temporal_conv, self.temporal_pos_embed, blocks, self.fuse)
+        model.set_role("video_head", model.place(head), f"EVL decoder {len(ids)}x{d} on blocks {ids}")
 
 
 # -- R²-Tuning ---------------------------------------------------------------------------------
@@ -286,15 +287,31 @@ def _sine_positions(t: int, dim: int, device, dtype) -> torch.Tensor:
     return pe.to(dtype)
 
 
+def _mha_init(attn: Attention) -> None:
+    """``nn.MultiheadAttention``'s init (what R²'s reference builds on): its stacked (3D, D)
+    in-projection Xavier-uniform, so each of q / k / v is uniform(±sqrt(6 / 4D)); zero
+    in-projection and output biases; the output weight keeps nn.Linear's default."""
+    dim = attn.q_proj.in_features
+    bound = (6.0 / (4 * dim)) ** 0.5
+    for proj in (attn.q_proj, attn.k_proj, attn.v_proj):
+        nn.init.uniform_(proj.weight, -bound, bound)
+        nn.init.zeros_(proj.bias)
+    nn.init.zeros_(attn.out_proj.bias)
+
+
 class R2TemporalLayer(nn.Module):
     """R²-Tuning's temporal block (a post-norm transformer decoder layer, order cross-attention,
     self-attention, FFN; ReLU, FFN ratio 4): per-frame states x (B, T, C) with positions pe
-    attend to the query tokens m (B, L, C), then to each other over T."""
+    attend to the query tokens m (B, L, C), then to each other over T (positions on queries
+    and keys, not on values, as DETR's decoder). Both attentions are vidlift's
+    :class:`~vidlift.backbones.layers.Attention` with ``nn.MultiheadAttention``'s init."""
 
     def __init__(self, dim: int, heads: int, ratio: int = 4) -> None:
         super().__init__()
-        self.cross = nn.MultiheadAttention(dim, heads, batch_first=True)  # Xavier-uniform in-projections
-        self.self_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.cross = Attention(dim, heads)
+        self.self_attn = Attention(dim, heads)
+        _mha_init(self.cross)
+        _mha_init(self.self_attn)
         self.ffn = nn.Sequential(nn.Linear(dim, ratio * dim), nn.ReLU(), nn.Linear(ratio * dim, dim))
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
         for m in (self.ffn[0], self.ffn[2]):  # the config's kaiming init for the FFN
@@ -302,9 +319,9 @@ class R2TemporalLayer(nn.Module):
             nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor, pe: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.cross(x + pe, m, m, need_weights=False)[0])
+        x = self.norm1(x + self.cross(x + pe, kv=m))
         h = x + pe
-        x = self.norm2(x + self.self_attn(h, h, x, need_weights=False)[0])
+        x = self.norm2(x + self.self_attn(h, kv=h, value=x))
         return self.norm3(x + self.ffn(x))
 
 
@@ -423,7 +440,7 @@ class R2Tuning(Strategy):
     def apply(self, model: TransferModel) -> None:
         ids = self.needs_layers(model.depth)
         head = R2Head(model.width, model.embed_dim, ids, self.dims, self.heads, self.dropout, self.use_tef, self.fuse)
-        model.set_role("video_head", _like(head, model), f"R2 block (C={self.dims}) on blocks {ids}")
+        model.set_role("video_head", model.place(head), f"R2 block (C={self.dims}) on blocks {ids}")
 
 
 __all__ = ["EVL", "EVLHead", "TemporalCrossAttention", "R2Tuning", "R2Head"]
