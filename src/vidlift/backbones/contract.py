@@ -272,6 +272,16 @@ class VisionLanguageBackbone(nn.Module, ABC):
         (every norm's gain and bias), ``bias`` (every bias), ``projection`` (into the joint
         space). Only the family's own parameters, never inserted modules'."""
 
+    def tower_parameter_count(self, tower: str) -> int:
+        """Parameters of a tower itself: embedding, blocks and what follows them, without the
+        projection into the joint space (the size a model card gives for an image tower)."""
+        depth = self.vision_depth if tower == "visual" else self.require_text("tower_parameter_count").depth
+        names = set(self.parameter_names(tower, "embed")) | set(self.parameter_names(tower, "head"))
+        for i in range(depth):
+            names |= set(self.parameter_names(tower, "block", i))
+        names -= set(self.parameter_names(tower, "projection"))
+        return sum(p.numel() for n, p in self.named_parameters() if n in names)
+
     @abstractmethod
     def layer_index(self, name: str) -> tuple[str, int] | None:
         """(tower, depth index) of a backbone parameter for layer-wise lr decay: 0 for the
