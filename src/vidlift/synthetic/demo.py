@@ -27,11 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones import load_backbone
+from ..data.clips import VideoClips
 from ..data.datasets import read_kinetics
 from ..data.sources import VideoItem
 from ..data.video import SegmentSampler
-from ..data.clips import VideoClips
 from ..features.runner import iter_clip_features
+from ..table import render_table
 from ..tasks.recognition.linear_probe import fit_linear_probe, top1_accuracy
 from ..tasks.recognition.zero_shot import class_text_embeddings, zero_shot_probabilities
 from .synth import generate
@@ -156,12 +157,10 @@ def fit_temporal_head(backbone: str, x_train: torch.Tensor, y_train: torch.Tenso
 
 
 def format_table(result: DemoResult) -> str:
-    head = f"{'method':<28}" + "".join(f"{n:>12}" for n in LABEL_SETS)
-    rows = [head, "-" * len(head)]
-    for method, accs in result.accuracy.items():
-        rows.append(f"{method:<28}" + "".join(f"{100 * accs[n]:>11.1f}%" for n in LABEL_SETS))
-    rows.append(f"{'chance':<28}" + "".join(f"{100 * result.chance[n]:>11.1f}%" for n in LABEL_SETS))
-    return "\n".join(rows)
+    """Top-1 accuracy (%) per method and label set, and chance."""
+    rows = [[method] + [f"{100 * accs[n]:.1f}%" for n in LABEL_SETS] for method, accs in result.accuracy.items()]
+    rows.append(["chance"] + [f"{100 * result.chance[n]:.1f}%" for n in LABEL_SETS])
+    return render_table(["method", *LABEL_SETS], rows, align="<" + ">" * len(LABEL_SETS))
 
 
 def plot_results(result: DemoResult, path: Path) -> None:
