@@ -13,9 +13,8 @@ import torch
 import yaml
 
 from vidlift.cli import main
-from vidlift.synthetic.synth import generate
 from vidlift.engine import ConfigError, evaluate, fit, load_config
-from vidlift.engine.config import apply_override
+from vidlift.synthetic.synth import generate
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -152,21 +151,120 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     with pytest.raises(ConfigError, match="task.name 'segmentation' is unknown"):
         load_config(bad)
     bad.write_text(yaml.safe_dump({"task": {"name": "recognition"}, "transfer": [{"name": "lora", "rank": 4}]}))
-    with pytest.raises(ConfigError, match=r"transfer.0 \(lora\) has no hyper-parameter\(s\) \['rank'\]"):
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+: transfer.0 \(lora\) has no hyper-parameter\(s\) \['rank'\]"):
         load_config(bad)
-    with pytest.raises(ConfigError, match="unknown key"):
+    with pytest.raises(ConfigError, match=r"override 'trainer.max_epoch=3': unknown key 'trainer.max_epoch' "
+                                          r"\(did you mean 'max_epochs'"):
         load_config(None, ["task.name=recognition", "trainer.max_epoch=3"])
-    cfg = {"transfer": [{"name": "lora"}]}
-    apply_override(cfg, "transfer.0.r=16")
-    apply_override(cfg, "transfer.1={name: temporal_conv}")
-    assert cfg["transfer"] == [{"name": "lora", "r": 16}, {"name": "temporal_conv"}]
     assert main(["fit", "--config", str(tmp_path / "missing.yaml")]) == 2
 
 
-def test_precision_clipping_accumulation_and_the_lr_schedule(sets, tmp_path):
+def test_a_wrong_key_in_a_file_names_its_line_and_the_known_keys(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("seed: 0\ntask:\n  name: recognition\noptim:\n  lr: 1.0e-3\n  lrr: 2.0e-3\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value).startswith(f"{path}:6: unknown key 'optim.lrr' (did you mean 'lr'?); "
+                                   "known keys: lr, weight_decay,")
+    assert "warmup_ratio" in str(e.value)
+    path.write_text("task: {name: recognition}\ntrainer:\n  max_epochs: 2\n  val_check_intervall: 0.5\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}:4: unknown key 'trainer.val_check_intervall' (did you mean 'val_check_interval'?); "
+                          "lightning.Trainer takes: accelerator, strategy, devices,")
+    assert "gradient_clip_val" in msg and "logger" not in msg  # the known keys, less those vidlift sets
+    path.write_text("task: {name: recognition}\nbatch: 4\n")
+    with pytest.raises(ConfigError, match=rf"{path}:2: unknown key 'batch'; known keys: seed, out, backbone, transfer"):
+        load_config(path)
+    # A key of a list item: the item's own line.
+    path.write_text("task: {name: recognition}\ntransfer:\n  - name: lora\n  - name: temporal_conv\n    kernel: 3\n")
+    with pytest.raises(ConfigError, match=rf"{path}:5: transfer.1 \(temporal_conv\) has no hyper-parameter"):
+        load_config(path)
+
+
+def test_trainer_takes_any_lightning_argument_but_those_vidlift_sets(tmp_path):
+    from vidlift.engine.run import _trainer
+
+    cfg = load_config(None, ["task.name=recognition", "trainer.val_check_interval=0.5",
+                             "trainer.enable_progress_bar=false"])
+    assert cfg["trainer"]["val_check_interval"] == 0.5
+    trainer = _trainer(cfg, tmp_path, train=True)
+    assert trainer.val_check_interval == 0.5  # reached the Trainer
+    assert trainer.max_epochs == 1 and trainer.limit_train_batches == 1.0  # vidlift's defaults, None -> Lightning's
+    for key in ("logger", "callbacks", "default_root_dir", "use_distributed_sampler"):
+        with pytest.raises(ConfigError, match=rf"trainer.{key} is set by vidlift"):
+            load_config(None, ["task.name=recognition", f"trainer.{key}=null"])
+
+
+def test_overrides_are_omegaconf_dotlists(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("task:\n  name: recognition\n  prompt: 'a {}.'\ntransfer:\n  - {name: lora, r: 4}\n"
+                    "optim:\n  lr: 5e-3\n")
+    cfg = load_config(path, ["transfer.0.r=16", "transfer.0.alpha=5e-3", 'task.prompt="1.5"', "optim.betas=[0.9, 0.98]",
+                             "data.batch_size=2", "task={head: linear}"])
+    assert cfg["optim"]["lr"] == 5e-3 and isinstance(cfg["optim"]["lr"], float)  # 5e-3 (no dot) is a number
+    assert cfg["transfer"] == [{"name": "lora", "r": 16, "alpha": 5e-3}]
+    # The quoted number stays a string; a mapping merges into the task.
+    assert cfg["task"] == {"name": "recognition", "prompt": "1.5", "head": "linear"}
+    assert cfg["optim"]["betas"] == [0.9, 0.98] and cfg["data"]["batch_size"] == 2
+    assert load_config(path, ["transfer=[{name: evl}]"])["transfer"] == [{"name": "evl"}]  # a list replaces
+    with pytest.raises(ConfigError, match=r"override 'transfer.1=\{name: evl\}': transfer.1 does not exist; "
+                                          r".*set the whole list"):
+        load_config(path, ["transfer.1={name: evl}"])
+    with pytest.raises(ConfigError, match=r"override 'data.batch_size=many': data.batch_size: Value 'many'"):
+        load_config(path, ["data.batch_size=many"])
+    with pytest.raises(ConfigError, match=r"override 'seed' must look like key.sub=value"):
+        load_config(path, ["seed"])
+
+
+def test_unsafe_yaml_is_refused(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("task: {name: recognition}\nout: !!python/object/apply:os.getcwd []\n")
+    with pytest.raises(ConfigError, match=rf"{path}:2: not valid YAML \(could not determine a constructor"):
+        load_config(path)
+    laughs = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    laughs += [f"{c}: &{c} [{', '.join(['*' + p] * 10)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    path.write_text("\n".join(["task: {name: recognition}", "bomb:", *("  " + line for line in laughs)]) + "\n")
+    with pytest.raises(ConfigError, match="aliases expand to more than"):
+        load_config(path)
+
+
+def test_warmup_steps_count_and_warmup_ratio_is_a_fraction(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("task: {name: recognition}\noptim:\n  warmup_steps: 0.1\n")
+    with pytest.raises(ConfigError, match=rf"{path}:3: optim.warmup_steps counts optimiser steps"
+                                          r".*use optim.warmup_ratio"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="override 'optim.warmup_steps=0.5': .*use optim.warmup_ratio"):
+        load_config(None, ["task.name=recognition", "optim.warmup_steps=0.5"])
+    with pytest.raises(ConfigError, match=r"optim.warmup_ratio is a fraction of all steps, in \[0, 1\)"):
+        load_config(None, ["task.name=recognition", "optim.warmup_ratio=1.5"])
+    with pytest.raises(ConfigError, match="not both"):
+        load_config(None, ["task.name=recognition", "optim.warmup_ratio=0.1", "optim.warmup_steps=10"])
+    assert load_config(None, ["task.name=recognition", "optim.warmup_steps=10"])["optim"]["warmup_steps"] == 10
+
+
+def test_print_config_prints_the_resolved_yaml_and_trains_nothing(sets, tmp_path, capsys):
+    path = _write(recognition_config(sets, tmp_path / "run"), tmp_path / "rec.yaml")
+    overrides = ["transfer=[{name: lora, r: 2}]", "optim.warmup_steps=5", "trainer.val_check_interval=0.5"]
+    for command in ("fit", "validate", "test", "predict"):
+        assert main([command, "--config", str(path), "--print-config", *overrides]) == 0
+        printed = yaml.safe_load(capsys.readouterr().out)
+        assert printed == load_config(path, overrides)
+        assert printed["transfer"] == [{"name": "lora", "r": 2}] and printed["optim"]["warmup_steps"] == 5
+        assert printed["trainer"]["val_check_interval"] == 0.5 and printed["data"]["num_workers"] == 0  # a default
+    assert not (tmp_path / "run").exists()
+    assert main(["fit", "--config", str(path), "--print-config", "optim.lrr=1"]) == 2
+    assert "unknown key 'optim.lrr'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("warmup, steps_of_warmup", [({"warmup_steps": 2}, 2), ({"warmup_ratio": 0.5}, 3)],
+                         ids=["warmup_steps", "warmup_ratio"])
+def test_precision_clipping_accumulation_and_the_lr_schedule(sets, tmp_path, warmup, steps_of_warmup):
     cfg = recognition_config(sets, tmp_path / "run", head="linear")
     cfg["transfer"] = [{"name": "temporal_conv"}]
-    cfg["optim"].update(lr=1e-2, warmup_steps=2, min_lr_ratio=0.1)
+    cfg["optim"] = dict(lr=1e-2, min_lr_ratio=0.1, **warmup)
     cfg["data"]["batch_size"] = 2
     cfg["trainer"].update(limit_train_batches=12, accumulate_grad_batches=2, gradient_clip_val=0.5,
                           precision="bf16-mixed", log_every_n_steps=1)
@@ -178,12 +276,39 @@ def test_precision_clipping_accumulation_and_the_lr_schedule(sets, tmp_path):
 
     rows = list(csv.DictReader(open(tmp_path / "run/csv/version_0/metrics.csv")))
     lrs = [float(r["train/lr"]) for r in rows if r.get("train/lr")]
-    # The lr logged at each batch: linear warm-up over 2 optimiser steps, then cosine from 1e-2
-    # down to min_lr_ratio × 1e-2, reached after the last of the 6 steps.
+    # The lr logged at each batch: linear warm-up over 2 optimiser steps (warmup_steps: 2) or
+    # over int(0.5 × 6) = 3 (warmup_ratio: 0.5), then cosine from 1e-2 down to min_lr_ratio ×
+    # 1e-2, reached after the last of the 6 steps.
     steps = sorted(set(lrs), key=lrs.index)
-    assert steps[0] == pytest.approx(5e-3) and steps[1] == pytest.approx(1e-2)
-    assert all(a > b for a, b in zip(steps[1:], steps[2:]))
+    w = steps_of_warmup
+    assert steps[:w] == pytest.approx([1e-2 * (i + 1) / w for i in range(w)])
+    assert len(steps) == 6 - 1  # the first cosine step repeats the peak
+    assert all(a > b for a, b in zip(steps[w - 1:], steps[w:]))
     assert min(steps) > 1e-3
+
+
+def test_the_strategies_learning_rates_and_decay_rule_reach_the_optimiser(sets, tmp_path, monkeypatch):
+    """configure_optimizers asks TransferModel.lr_scale / no_weight_decay when it has them."""
+    from types import SimpleNamespace
+
+    from vidlift.engine.module import TransferTaskModule
+    from vidlift.transfer import TransferModel
+
+    monkeypatch.setattr(TransferModel, "lr_scale", lambda self, name: 0.1 if "conv" in name else 1.0, raising=False)
+    monkeypatch.setattr(TransferModel, "no_weight_decay", lambda self, name, p: p.ndim < 2, raising=False)
+    cfg = recognition_config(sets, tmp_path / "run", head="linear")
+    cfg["transfer"] = [{"name": "temporal_conv"}]
+    cfg["optim"] = {"lr": 1e-2, "weight_decay": 0.5, "warmup_steps": 2}
+    module = TransferTaskModule(load_config(_write(cfg, tmp_path / "r.yaml")))
+    module._trainer = SimpleNamespace(estimated_stepping_batches=10)
+    opt = module.configure_optimizers()["optimizer"]
+    rate = {id(p): (g["initial_lr"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+    for name, p in module.model.named_parameters():
+        if p.requires_grad:
+            assert rate[id(p)] == ((1e-3 if "conv" in name else 1e-2), (0.0 if p.ndim < 2 else 0.5)), name
+    for name, p in module.task.named_parameters():  # the head: the full rate, no decay on its bias
+        assert rate[id(p)] == (1e-2, 0.0 if p.ndim < 2 else 0.5), name
+    assert len(rate) == sum(p.requires_grad for p in module.parameters())
 
 
 def test_gflops_per_clip_counts_every_matmul_and_attention():

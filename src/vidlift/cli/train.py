@@ -11,8 +11,12 @@ def _common(p: argparse.ArgumentParser, needs_ckpt: bool) -> None:
     p.add_argument("--ckpt_path", "--ckpt-path", dest="ckpt_path", metavar="PATH",
                    help=("resume from this checkpoint ('last' = the run folder's last.ckpt)" if not needs_ckpt
                          else "checkpoint with the trained weights (omit to evaluate the untrained model, e.g. zero-shot)"))
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (defaults, file, overrides) as YAML and exit")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="config overrides, e.g. trainer.max_epochs=5 transfer.0.r=16 task.head=linear")
+                   help="config overrides (values read as YAML), e.g. trainer.max_epochs=5 transfer.0.r=16 "
+                   "task.head=linear trainer.val_check_interval=0.5; the trainer section takes any "
+                   "lightning.Trainer argument")
     p.set_defaults(extras=("train",))  # lightning, tensorboard (vidlift.extras)
 
 
@@ -36,9 +40,19 @@ def add_parser(sub) -> None:
 
 
 def _config(args):
-    from ..engine import load_config
+    from ..engine.config import load_config
 
     return load_config(args.config, args.overrides)
+
+
+def _print_config(args) -> bool:
+    """--print-config: print the resolved config; True when the command should stop there."""
+    if not args.print_config:
+        return False
+    from ..engine.config import dump_config
+
+    print(dump_config(_config(args)), end="")
+    return True
 
 
 def _summary(record: dict) -> None:
@@ -53,6 +67,8 @@ def _summary(record: dict) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    if _print_config(args):
+        return 0
     from ..engine import fit
 
     cfg = _config(args)
@@ -64,6 +80,8 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    if _print_config(args):
+        return 0
     from ..engine import evaluate
 
     cfg = _config(args)
@@ -75,6 +93,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    if _print_config(args):
+        return 0
     from ..engine import predict
 
     path = predict(_config(args), args.ckpt_path, args.output)

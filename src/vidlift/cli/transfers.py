@@ -20,23 +20,18 @@ def add_parser(sub) -> None:
     p.add_argument("--strategy", metavar="NAME", action="append",
                    help="only these strategies (repeat to compose several into one model)")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                   help="hyper-parameter override for --strategy, VALUE parsed as JSON (e.g. --set r=16); KEY is a "
-                   "field of the chosen strategies or STRATEGY.FIELD for one of a composition")
+                   help="hyper-parameter override for --strategy, the syntax of `vidlift fit` overrides: VALUE "
+                   "read as YAML (--set r=16, --set 'targets=[q, v]'); KEY is a field of the chosen strategies "
+                   "or STRATEGY.FIELD for one of a composition")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
 
 
 def _parse_overrides(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    """--set items -> {key: value}, parsed as ``vidlift fit`` overrides are (engine.config)."""
+    from ..engine.config import parse_override
+
+    return dict(parse_override(item, source="--set") for item in items)
 
 
 def _fields(name: str) -> list[str]:
@@ -120,15 +115,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    from ..table import render_table
+
     cols = ["name", "root", "family", "paper"] + (["trainable", "total", "%"] if args.backbone else [])
-    table = [cols] + [[r["name"], r["root"], r["family"], r["paper"]] +
-                      ([f"{r['trainable']:,}", f"{r['total']:,}", f"{r['trainable_percent']:.2f}"] if args.backbone else [])
-                      for r in rows]
-    widths = [max(len(row[c]) for row in table) for c in range(len(cols))]
-    for i, row in enumerate(table):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    table = [[r["name"], r["root"], r["family"], r["paper"]] +
+             ([f"{r['trainable']:,}", f"{r['total']:,}", f"{r['trainable_percent']:.2f}"] if args.backbone else [])
+             for r in rows]
+    print(render_table(cols, table, align="<<<<" + (">>>" if args.backbone else "")))
     if not args.backbone:
         print("\ndefaults:")
         for r in rows:

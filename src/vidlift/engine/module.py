@@ -9,7 +9,6 @@ match when the checkpoint is loaded.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 from typing import Any
@@ -21,6 +20,7 @@ from ..backbones import load_backbone
 from ..tasks.registry import build_task
 from ..transfer import TransferModel, get_strategy
 from ..transfer.delta import delta_keys
+from .optim import is_gain_or_bias, param_groups, warmup_cosine_schedule, warmup_steps_of
 
 
 class CheckpointMismatchError(ValueError):
@@ -141,29 +141,24 @@ class TransferTaskModule(L.LightningModule):
     # -- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self):
         o = self.config["optim"]
-        groups = self.model.param_groups(o["lr"], o["weight_decay"])
-        head = [p for p in self.task.parameters() if p.requires_grad]
-        if head:
-            groups.append({"params": [p for p in head if p.ndim >= 2], "lr": o["lr"], "weight_decay": o["weight_decay"]})
-            groups.append({"params": [p for p in head if p.ndim < 2], "lr": o["lr"], "weight_decay": 0.0})
+        lr, wd = o["lr"], o["weight_decay"]
+        model = self.model
+        if callable(getattr(model, "lr_scale", None)) and callable(getattr(model, "no_weight_decay", None)):
+            # The strategies' per-parameter rates (layer-wise decay, new modules) and decay rule.
+            trainable = ((n, p) for n, p in model.named_parameters() if p.requires_grad)
+            groups = param_groups(trainable, lr, wd, lr_scale=model.lr_scale, no_decay=model.no_weight_decay)
+        else:
+            groups = model.param_groups(lr, wd)
+        groups += param_groups(((n, p) for n, p in self.task.named_parameters() if p.requires_grad), lr, wd,
+                               no_decay=is_gain_or_bias)  # the head: a classifier, no tables
         groups = [g for g in groups if g["params"]]
         if not groups:
             raise ValueError("nothing to train: the strategies and the task head declare no trainable parameter "
                              "(zero-shot? use `vidlift validate` or `vidlift test`)")
-        opt = torch.optim.AdamW(groups, lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"])
+        opt = torch.optim.AdamW(groups, lr=lr, betas=tuple(o["betas"]), eps=o["eps"])
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(o["warmup_steps"] * total) if isinstance(o["warmup_steps"], float) and o["warmup_steps"] < 1 \
-            else int(o["warmup_steps"])
-        floor = float(o["min_lr_ratio"])
-
-        def schedule(step: int) -> float:
-            """Linear warm-up, then cosine to ``min_lr_ratio`` of each group's rate."""
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        warmup = warmup_steps_of(total, o["warmup_steps"], o["warmup_ratio"])
+        sched = warmup_cosine_schedule(opt, total, warmup, o["min_lr_ratio"])
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # -- checkpoints ------------------------------------------------------------------------

@@ -35,17 +35,15 @@ from .module import TransferTaskModule, check_checkpoint
 
 
 def _trainer(config: dict[str, Any], out: Path, train: bool, callbacks=()) -> L.Trainer:
-    t = dict(config["trainer"])
-    limits = {k: t.pop(k) for k in ("limit_train_batches", "limit_val_batches", "limit_test_batches")}
+    """A Trainer with every argument of the config's ``trainer`` section (checked against
+    Trainer's signature by load_config) and those vidlift sets itself (config.TRAINER_RESERVED)."""
     # A new version folder per fit (csv/version_0, version_1 after a resume, ...): a resumed run
     # must not overwrite the log of the epochs before the interruption.
     loggers = [CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tensorboard")] if train else False
     return L.Trainer(
-        **{k: v for k, v in t.items() if k not in ("max_epochs", "max_steps")},
-        max_epochs=t["max_epochs"], max_steps=t["max_steps"],
-        **{k: v for k, v in limits.items() if v is not None},
+        **config["trainer"],
         logger=loggers, callbacks=list(callbacks), default_root_dir=out,
-        num_sanity_val_steps=0, use_distributed_sampler=False, enable_model_summary=False,
+        num_sanity_val_steps=0, use_distributed_sampler=False,
     )
 
 

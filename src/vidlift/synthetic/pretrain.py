@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import platform
 import time
@@ -32,6 +31,7 @@ from ..backbones import CLIP, CLIPConfig, clip_loss, count_parameters, get_arch,
 from ..backbones.init import mimetic_attention_init, pca_patch_init, sincos_2d, sincos_position_init
 from ..backbones.tokenizer import ClipBpeTokenizer
 from ..data.transforms import VideoTransform
+from ..engine.optim import is_gain_or_bias, param_groups, warmup_cosine_schedule
 from .scene import COLOURS, SHAPES
 from .stills import StillScene, caption, make_labelled_stills, make_stills, prompt
 
@@ -142,22 +142,11 @@ def build_model(arch: str, seed: int, patch_images: torch.Tensor | None = None) 
 
 
 def build_optimizer(model: CLIP, recipe: Recipe) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW without decay on gains, biases and the logit scale (as CLIP), cosine with warm-up."""
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=recipe.lr, betas=recipe.betas, eps=1e-6, fused=True,  # fused: 4x faster steps on CPU here
-    )
-    floor = recipe.min_lr / recipe.lr
-
-    def schedule(step: int) -> float:
-        if step < recipe.warmup_steps:
-            return (step + 1) / recipe.warmup_steps
-        t = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    """AdamW without decay on gains, biases and the logit scale (as CLIP; the token and position
+    tables are decayed), cosine with warm-up: the engine's optimiser and schedule."""
+    groups = param_groups(model.named_parameters(), recipe.lr, recipe.weight_decay, no_decay=is_gain_or_bias)
+    opt = torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas, eps=1e-6, fused=True)  # fused: 4x faster on CPU
+    return opt, warmup_cosine_schedule(opt, recipe.steps, recipe.warmup_steps, recipe.min_lr / recipe.lr)
 
 
 @dataclass
@@ -185,12 +174,11 @@ def train(recipe: Recipe, progress: bool = True, on_step: Callable[[int, float],
     # top to bottom and reproduce bit for bit; nothing here needs devices, DDP or resuming.
     torch.set_num_threads(recipe.threads)
     t0 = time.perf_counter()
-    cfg = get_arch(recipe.arch)
-    pool = build_pool(recipe.seed, recipe.pool_size, cfg.vision.image_size, recipe.max_objects, recipe.workers)
+    preprocess = preprocess_for(get_arch(recipe.arch))
+    pool = build_pool(recipe.seed, recipe.pool_size, preprocess.size, recipe.max_objects, recipe.workers)
     t_data = time.perf_counter() - t0
-    tokenizer = ClipBpeTokenizer(context_length=cfg.text.context_length)
-    preprocess = preprocess_for(cfg)
     model = build_model(recipe.arch, recipe.seed, patch_images=preprocess(pool.images[:4000]))
+    tokenizer = ClipBpeTokenizer(context_length=model.require_text("pretrain-tiny").context_length)
     batches = CaptionBatches(pool, recipe.batch_size, tokenizer, preprocess, recipe.seed, recipe.flip_prob)
     opt, sched = build_optimizer(model, recipe)
     max_scale = 100.0  # CLIP clamps the temperature at 1/100
@@ -248,12 +236,12 @@ def zero_shot_eval(model: CLIP, tokenizer: Any, preprocess: Any, count: int = DE
     - ``colour``: the colour right, p(colour) = Σ_shape p(shape, colour) (chance 1/8).
     """
     model = model.eval()
-    images, scenes = make_labelled_stills(seed, count, model.cfg.vision.image_size)
+    images, scenes = make_labelled_stills(seed, count, model.preprocess_config.image_size)
     colours = list(COLOURS)
     shape_true = torch.tensor([SHAPES.index(s.things[0].shape) for s in scenes])
     colour_true = torch.tensor([colours.index(s.things[0].colour) for s in scenes])
     with torch.inference_mode():
-        text = model.encode_text(tokenizer([prompt(c, s) for s in SHAPES for c in colours]))
+        text = model.require_text("zero-shot eval").encode(tokenizer([prompt(c, s) for s in SHAPES for c in colours]))
         probs = model.logits(encode_images(model, preprocess, images), text).softmax(-1)
     probs = probs.view(count, len(SHAPES), len(colours))
     shape_pred, colour_pred = probs.sum(2).argmax(1), probs.sum(1).argmax(1)
@@ -282,7 +270,7 @@ def format_eval(ev: dict[str, Any]) -> str:
 def save_checkpoint(model: CLIP, out: str | Path, save_dtype: str = "float16") -> Path:
     """Write ``model`` as an HF-format directory with its CLIP BPE tokenizer files."""
     stored = copy.deepcopy(model).to(getattr(torch, save_dtype))
-    tokenizer = ClipBpeTokenizer(context_length=model.cfg.text.context_length)
+    tokenizer = ClipBpeTokenizer(context_length=model.require_text("save_checkpoint").context_length)
     return save_backbone(stored, out, "hf", tokenizer=tokenizer)
 
 
@@ -298,13 +286,13 @@ def pretrain(recipe: Recipe, out: str | Path, progress: bool = True, eval_images
     backbone = load_backbone(f"hf:{out}")
     ev = zero_shot_eval(backbone.model, backbone.tokenizer, backbone.preprocess, eval_images)
     wall = time.perf_counter() - t0
-    cfg = result.model.cfg
+    model = result.model
     record = {
         "model": "vidlift tiny ILFM",
         "arch": recipe.arch,
-        "config": cfg.to_dict(),
-        "parameters": {"total": count_parameters(result.model), "image_tower": count_parameters(result.model.visual),
-                       "text_tower": count_parameters(result.model.text)},
+        "config": model.config_dict(),
+        "parameters": {"total": count_parameters(model), "image_tower": model.tower_parameter_count("visual"),
+                       "text_tower": model.tower_parameter_count("text")},
         "recipe": recipe.to_dict(),
         "final_loss": round(result.final_loss, 4),
         "eval": ev,
