@@ -28,8 +28,8 @@ from vidlift.data.clips import VideoClips
 from vidlift.data.datasets import read_kinetics
 from vidlift.data.sources import VideoItem
 from vidlift.data.video import SegmentSampler
-from vidlift.synthetic.synth import generate
 from vidlift.features.cache import FeatureCache
+from vidlift.synthetic.synth import generate
 from vidlift.transfer import TransferModel, get_strategy
 
 

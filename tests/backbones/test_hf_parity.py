@@ -9,7 +9,6 @@ import pytest
 import torch
 import transformers
 
-from vidlift.backbones.config import CLIPConfig
 from vidlift.backbones.formats.hf import config_from_hf, from_hf_state_dict, load_hf_weights, save_hf
 from vidlift.backbones.model import CLIP
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from vidlift.backbones import BackboneLoadError, get_arch, load_backbone, save_backbone
-from vidlift.backbones.config import CLIPConfig
 from vidlift.backbones.factory import MissingTokenizer
 from vidlift.backbones.formats.hf import preprocess_from_hf
 from vidlift.backbones.model import CLIP

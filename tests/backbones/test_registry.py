@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from vidlift.backbones import (FAMILIES, FORMATS, BackboneLoadError, VisionLanguageBackbone, arch_names, build_model,
-                               get_arch, load_backbone)
+from vidlift.backbones import (
+    FAMILIES,
+    FORMATS,
+    BackboneLoadError,
+    VisionLanguageBackbone,
+    arch_names,
+    build_model,
+    get_arch,
+    load_backbone,
+)
 from vidlift.backbones.registry import family_of
 
 

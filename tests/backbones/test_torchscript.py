@@ -9,8 +9,8 @@ import pickletools
 import struct
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch

@@ -17,8 +17,7 @@ import pytest
 from vidlift.backbones import load_backbone
 from vidlift.engine.config import load_config
 from vidlift.tasks.registry import build_task
-from vidlift.transfer import get_strategy
-from vidlift.transfer import TransferModel
+from vidlift.transfer import TransferModel, get_strategy
 
 RECIPES = Path(__file__).resolve().parents[2] / "configs" / "recipes"
 PATHS = sorted(RECIPES.glob("*.yaml"))

@@ -5,10 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from vidlift.synthetic.motions import (MAX_ROTATION_STEP, REVERSE, Actor, Event, Program, render_program,
-                                      reverse_program, scene_at)
-from vidlift.synthetic.scenarios import (FREE_KINDS, MOTION_CLASSES, clip_program, grounding_program,
-                                        recognition_program)
+from vidlift.synthetic.motions import (
+    MAX_ROTATION_STEP,
+    REVERSE,
+    Actor,
+    Event,
+    Program,
+    render_program,
+    reverse_program,
+    scene_at,
+)
+from vidlift.synthetic.scenarios import FREE_KINDS, MOTION_CLASSES, clip_program, grounding_program, recognition_program
 
 
 def _main_states(program: Program):

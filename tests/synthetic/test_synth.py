@@ -10,10 +10,17 @@ import pytest
 
 from tests.synthetic.conftest import decode_all, load_programs
 from vidlift.cli import main
-from vidlift.data.datasets import (read_kinetics, read_msrvtt, read_msrvtt_1ka, read_msrvtt_qa, read_nextqa,
-                                   read_qvhighlights, read_ssv2)
-from vidlift.synthetic.scenarios import APPEARANCE_CLASSES, MOTION_CLASSES
+from vidlift.data.datasets import (
+    read_kinetics,
+    read_msrvtt,
+    read_msrvtt_1ka,
+    read_msrvtt_qa,
+    read_nextqa,
+    read_qvhighlights,
+    read_ssv2,
+)
 from vidlift.synthetic.language import NUMBERS, WORD
+from vidlift.synthetic.scenarios import APPEARANCE_CLASSES, MOTION_CLASSES
 from vidlift.synthetic.scene import COLOURS, SHAPES
 from vidlift.synthetic.synth import generate
 

@@ -9,7 +9,11 @@ import pytest
 import torch
 
 from vidlift.tasks.recognition.metrics import (
-    classification_metrics, mean_class_accuracy, negative_log_likelihood, per_class_accuracy, top_k_accuracy,
+    classification_metrics,
+    mean_class_accuracy,
+    negative_log_likelihood,
+    per_class_accuracy,
+    top_k_accuracy,
 )
 
 # 5 clips, 4 classes. Ranks of the true class: clip0 1st, clip1 2nd, clip2 3rd, clip3 1st, clip4 4th.

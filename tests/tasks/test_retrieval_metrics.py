@@ -10,8 +10,13 @@ import pytest
 import torch
 from torchmetrics.functional.retrieval import retrieval_hit_rate, retrieval_reciprocal_rank
 
-from vidlift.tasks.retrieval.metrics import (rank_metrics, retrieval_metrics, target_ranks, text_to_video_ranks,
-                                             video_to_text_ranks)
+from vidlift.tasks.retrieval.metrics import (
+    rank_metrics,
+    retrieval_metrics,
+    target_ranks,
+    text_to_video_ranks,
+    video_to_text_ranks,
+)
 
 # 4 texts x 4 videos, text i belongs to video i, no ties.
 SIM = torch.tensor([

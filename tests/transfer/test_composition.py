@@ -9,7 +9,13 @@ import torch.nn.functional as F
 
 from vidlift.cli import main
 from vidlift.transfer import (
-    STRATEGIES, TransferCompositionError, TransferModel, export_model, get_strategy, load_delta, load_exported,
+    STRATEGIES,
+    TransferCompositionError,
+    TransferModel,
+    export_model,
+    get_strategy,
+    load_delta,
+    load_exported,
     save_delta,
 )
 

@@ -11,7 +11,7 @@ import torch
 
 from vidlift.backbones.layers import BlockContext
 from vidlift.transfer import MeanPool, TransferCompositionError, TransferModel, VideoFeatures
-from vidlift.transfer.adapted.extra_models import DividedSpaceTime, MultiFrameIntegration, XCLIP
+from vidlift.transfer.adapted.extra_models import XCLIP, DividedSpaceTime, MultiFrameIntegration
 
 from .conftest import ARCHS, clips, frames, perturb, tiny_backbone
 

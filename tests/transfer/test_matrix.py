@@ -19,7 +19,13 @@ from torch import nn
 from vidlift.backbones import CLIP, get_arch
 from vidlift.backbones.contract import BackboneCapabilityError, TowerBlock
 from vidlift.transfer import (
-    STRATEGIES, DeltaMismatchError, TransferCompositionError, TransferModel, export_model, load_delta, load_exported,
+    STRATEGIES,
+    DeltaMismatchError,
+    TransferCompositionError,
+    TransferModel,
+    export_model,
+    load_delta,
+    load_exported,
     save_delta,
 )
 

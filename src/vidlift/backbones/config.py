@@ -102,7 +102,7 @@ class CLIPConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CLIPConfig":
+    def from_dict(cls, d: dict[str, Any]) -> CLIPConfig:
         d = dict(d)
         prep = d.pop("preprocess", {}) or {}
         for k in ("mean", "std"):
@@ -115,7 +115,7 @@ class CLIPConfig:
             **d,
         )
 
-    def replace(self, **kw: Any) -> "CLIPConfig":
+    def replace(self, **kw: Any) -> CLIPConfig:
         return dataclasses.replace(self, **kw)
 
 

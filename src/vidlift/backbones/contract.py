@@ -125,7 +125,7 @@ class TextEncoder(ABC):
         (M, L, D) replaces the token embeddings (text prompts); ids still locate the pooled token."""
 
     @abstractmethod
-    def features(self, input_ids: torch.Tensor, layers: "list[int] | str | None" = None) -> "TextOutput":
+    def features(self, input_ids: torch.Tensor, layers: list[int] | str | None = None) -> TextOutput:
         """input_ids (M, L) -> pooled (M, D) before projection, tokens (M, L, D), layers {i: (M, L, D)}."""
 
     @abstractmethod
@@ -151,7 +151,7 @@ class TextEncoder(ABC):
         row keeps its first ``max_tokens - 1`` tokens and its end-of-text token, then padding.
         The shape (M, L) is unchanged, so pooling still finds the end token."""
 
-    def transformer_init(self, width: int, layers: int) -> "tuple[torch.Tensor, list[nn.Module]] | None":
+    def transformer_init(self, width: int, layers: int) -> tuple[torch.Tensor, list[nn.Module]] | None:
         """The position table (L, D) and the first ``layers`` blocks (pre-LN ResidualBlocks of
         width ``width`` and MLP 4·width), for modules that start as a copy of the text
         transformer (CLIP4Clip's seqTransf); ``None`` where the tower has no such blocks."""
@@ -170,10 +170,10 @@ class VisionLanguageBackbone(nn.Module, ABC):
 
     @property
     @abstractmethod
-    def preprocess_config(self) -> "PreprocessConfig": ...
+    def preprocess_config(self) -> PreprocessConfig: ...
 
     @abstractmethod
-    def new_like(self) -> "VisionLanguageBackbone":
+    def new_like(self) -> VisionLanguageBackbone:
         """A freshly initialised model of the same architecture (plain parameter names)."""
 
     # -- image tower -----------------------------------------------------------------------
@@ -194,7 +194,7 @@ class VisionLanguageBackbone(nn.Module, ABC):
     def token_layout(self) -> TokenLayout: ...
 
     @abstractmethod
-    def forward_video_features(self, video: torch.Tensor, layers: "list[int] | str | None" = None) -> "VisionOutput":
+    def forward_video_features(self, video: torch.Tensor, layers: list[int] | str | None = None) -> VisionOutput:
         """video (B, T, C, H, W) -> pooled (B, T, D) before projection, final tokens
         (B, T, N, D), ``layers`` {block index: (B, T, N, D)} (block outputs), prefix count."""
 

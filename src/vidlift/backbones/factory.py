@@ -44,7 +44,6 @@ from .model import CLIP
 from .registry import build_model, get_arch
 from .tokenizer import ClipBpeTokenizer, HFTokenizer
 
-
 # The shipped tiny ILFM: a path, not an import, so backbones do not depend on the synthetic world.
 TINY_DIR = Path(__file__).resolve().parent.parent / "synthetic" / "assets" / "tiny"
 

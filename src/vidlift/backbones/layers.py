@@ -60,7 +60,7 @@ class BlockContext:
     num_frames: int | None = None  # T for video input, else None
     num_prefix_tokens: int = 0  # class token + prompt / message tokens before the patches
     layer: int = -1  # index of the current block, -1 outside blocks
-    block: "TowerBlock | None" = None  # the running block (its own attention, for reuse)
+    block: TowerBlock | None = None  # the running block (its own attention, for reuse)
     branch_input: torch.Tensor | None = None  # normalised input of the attn / mlp branch
     residual: torch.Tensor | None = None  # residual stream entering the attn / mlp branch (before its norm)
     attn_mask: torch.Tensor | None = None
@@ -70,7 +70,7 @@ class BlockContext:
 class HookPoints(nn.Module):
     """Ordered lists of hook modules per named site; empty sites cost nothing."""
 
-    def __init__(self, sites: "Iterable[str]") -> None:
+    def __init__(self, sites: Iterable[str]) -> None:
         super().__init__()
         self.sites = nn.ModuleDict({s: nn.ModuleList() for s in sites})
 
@@ -164,13 +164,16 @@ class ResidualBlock(nn.Module, TowerBlock):
         self.hooks = HookPoints(BLOCK_SITES)
         self._design = (dim, mlp_dim, act, ln_eps)
 
-    def replica(self, heads: int | None = None) -> "ResidualBlock":
+    def replica(self, heads: int | None = None) -> ResidualBlock:
         """A new block of this design (width, MLP width, activation, norm eps) with ``heads``
         heads (default: this block's), holding a copy of this block's weights — the frozen base
         weight where PEFT wraps a Linear with LoRA, never the LoRA matrices — and no hooks.
         Modules that start as a copy of a tower's blocks use it (CLIP4Clip's seqTransf)."""
         dim, mlp_dim, act, ln_eps = self._design
-        out = ResidualBlock(dim, heads or self.attn.heads, mlp_dim, act, ln_eps)
+        # Every weight is overwritten below: building it must not draw from the global RNG, or
+        # everything a run initialises afterwards (and so its results) would shift.
+        with torch.random.fork_rng(devices=[]):
+            out = ResidualBlock(dim, heads or self.attn.heads, mlp_dim, act, ln_eps)
         with torch.no_grad():
             for name, mine in out.named_modules():
                 source = self.get_submodule(name) if name else self
@@ -236,7 +239,7 @@ class Transformer(nn.Module):
         self.grad_checkpointing = False
 
     def forward(
-        self, x: torch.Tensor, ctx: BlockContext, return_layers: "Iterable[int]" = ()
+        self, x: torch.Tensor, ctx: BlockContext, return_layers: Iterable[int] = ()
     ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """x (B, N, D) -> (final x, {layer index: output of that block})."""
         wanted = set(return_layers)
@@ -254,7 +257,7 @@ class Transformer(nn.Module):
 
 
     @staticmethod
-    def _checkpointed(block: "ResidualBlock", x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+    def _checkpointed(block: ResidualBlock, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
         """Run ``block`` under activation checkpointing. The backward pass re-runs the block
         later, when the shared ``ctx`` has moved on; so each run gets a fresh copy of the
         context as it was at the block's entry, and the first run's changes (prompt tokens
@@ -275,7 +278,7 @@ class Transformer(nn.Module):
         return x
 
 
-def normalize_layers(spec: "Iterable[int] | str | None", depth: int) -> list[int]:
+def normalize_layers(spec: Iterable[int] | str | None, depth: int) -> list[int]:
     """Turn ``"all"``, ``None`` or indices (negative allowed) into sorted block indices."""
     if spec is None:
         return []

@@ -86,7 +86,7 @@ class CLIP(VisionLanguageBackbone):
     def preprocess_config(self) -> PreprocessConfig:
         return self.cfg.preprocess
 
-    def new_like(self) -> "CLIP":
+    def new_like(self) -> CLIP:
         return CLIP(self.cfg)
 
     # -- contract: image tower ---------------------------------------------------------------
@@ -126,7 +126,7 @@ class CLIP(VisionLanguageBackbone):
             raise KeyError(f"hook site {site!r}: block {i} does not exist in a {len(blocks)}-block {m.group(1)} tower")
         blocks[i].hooks.add(m.group(4), module)
 
-    def vision_block(self, index: int) -> "nn.Module":
+    def vision_block(self, index: int) -> nn.Module:
         return self.visual.blocks[index]
 
     # -- contract: text and joint space ------------------------------------------------------
@@ -220,7 +220,7 @@ class CLIP(VisionLanguageBackbone):
         return tower
 
     def forward_video_features(
-        self, video: torch.Tensor, layers: "list[int] | str | None" = None
+        self, video: torch.Tensor, layers: list[int] | str | None = None
     ) -> VisionOutput:
         """video (B, T, C, H, W) -> :class:`VisionOutput` with the frame axis kept; pooled is
         (B, T, D) before projection, ``layers`` maps block index -> (B, T, N, D)."""
@@ -237,7 +237,7 @@ class CLIP(VisionLanguageBackbone):
         """input_ids (B, L) -> (B, E)."""
         return self.text_proj(self.text(input_ids, inputs_embeds=inputs_embeds).pooled)
 
-    def forward_text_features(self, input_ids: torch.Tensor, layers: "list[int] | str | None" = None) -> TextOutput:
+    def forward_text_features(self, input_ids: torch.Tensor, layers: list[int] | str | None = None) -> TextOutput:
         """input_ids (B, L) -> :class:`TextOutput`: pooled (B, D) before projection, tokens
         (B, L, D), and the requested blocks' outputs (B, L, D)."""
         return self.text(input_ids, return_layers=layers)

@@ -58,7 +58,7 @@ class TextTransformer(nn.Module):
         self,
         input_ids: torch.Tensor,
         inputs_embeds: torch.Tensor | None = None,
-        return_layers: "list[int] | str | None" = None,
+        return_layers: list[int] | str | None = None,
     ) -> TextOutput:
         """input_ids (B, L) with L ≤ context_length -> :class:`TextOutput`."""
         length = input_ids.shape[1]
@@ -93,7 +93,7 @@ class ClipTextEncoder(TextEncoder):
     def encode(self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
         return self.proj(self.tower(input_ids, inputs_embeds=inputs_embeds).pooled)
 
-    def features(self, input_ids: torch.Tensor, layers: "list[int] | str | None" = None) -> TextOutput:
+    def features(self, input_ids: torch.Tensor, layers: list[int] | str | None = None) -> TextOutput:
         return self.tower(input_ids, return_layers=layers)
 
     def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -123,7 +123,7 @@ class ClipTextEncoder(TextEncoder):
         out[long, max_tokens:] = self.tower.cfg.pad_token_id
         return out
 
-    def transformer_init(self, width: int, layers: int) -> "tuple[torch.Tensor, list[nn.Module]] | None":
+    def transformer_init(self, width: int, layers: int) -> tuple[torch.Tensor, list[nn.Module]] | None:
         cfg = self.tower.cfg
         if cfg.width != width or cfg.mlp_dim != 4 * width or len(self.tower.blocks) < layers:
             return None

@@ -94,7 +94,7 @@ def clean_clip_text(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _byte_to_symbol() -> dict[int, str]:
     """Map each byte value to the printable character that stands for it in byte-level BPE.
 
@@ -110,7 +110,7 @@ def _byte_to_symbol() -> dict[int, str]:
     return mapping
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _symbol_to_byte() -> dict[str, int]:
     return {symbol: b for b, symbol in _byte_to_symbol().items()}
 

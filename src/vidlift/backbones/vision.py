@@ -93,7 +93,7 @@ class VisionTransformer(nn.Module):
         return torch.cat([prefix, grid.permute(0, 2, 3, 1).reshape(gh * gw, -1)])
 
     def forward(
-        self, x: torch.Tensor, return_layers: "list[int] | str | None" = None
+        self, x: torch.Tensor, return_layers: list[int] | str | None = None
     ) -> VisionOutput:
         """x (B, C, H, W) or (B, T, C, H, W) -> :class:`VisionOutput` (frame axis kept)."""
         num_frames = None

@@ -67,7 +67,7 @@ def add_video_args(p: argparse.ArgumentParser, default_frames: int = 8) -> None:
     p.set_defaults(default_frames=default_frames)
 
 
-def make_sampler(args: argparse.Namespace) -> "FrameSampler":
+def make_sampler(args: argparse.Namespace) -> FrameSampler:
     from ..data.video import FpsSampler, SegmentSampler
 
     if args.fps is not None:

@@ -32,11 +32,9 @@ from ..backbones.init import mimetic_attention_init, pca_patch_init, sincos_2d, 
 from ..backbones.tokenizer import ClipBpeTokenizer
 from ..data.transforms import VideoTransform
 from ..engine.optim import is_gain_or_bias, param_groups, warmup_cosine_schedule
+from .recipe import DEFAULT_EVAL_IMAGES, HELDOUT_SEED, Recipe  # noqa: F401  (re-exported)
 from .scene import COLOURS, SHAPES
 from .stills import StillScene, caption, make_labelled_stills, make_stills, prompt
-
-from .recipe import DEFAULT_EVAL_IMAGES, HELDOUT_SEED, Recipe  # noqa: F401  (re-exported)
-
 
 # -- data ------------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ class SceneObject:
     texture: str = "solid"
     opacity: float = 1.0
 
-    def moved(self, **changes: float) -> "SceneObject":
+    def moved(self, **changes: float) -> SceneObject:
         return replace(self, **changes)
 
 

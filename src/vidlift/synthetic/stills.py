@@ -45,7 +45,7 @@ class Thing:
     def scene_object(self) -> SceneObject:
         return SceneObject(self.shape, COLOURS[self.colour], self.x, self.y, self.scale, self.angle, self.texture)
 
-    def mirrored(self) -> "Thing":
+    def mirrored(self) -> Thing:
         """The same object seen in a left-right mirror (all eight shapes are mirror-symmetric)."""
         return replace(self, x=1.0 - self.x, angle=-self.angle)
 
@@ -57,7 +57,7 @@ class StillScene:
     things: tuple[Thing, ...]
     background: str
 
-    def mirrored(self) -> "StillScene":
+    def mirrored(self) -> StillScene:
         return StillScene(tuple(t.mirrored() for t in self.things), self.background)
 
 

@@ -36,8 +36,17 @@ from . import formats
 from .language import captions, colours_before, query
 from .motions import Program, render_program, reverse_program
 from .questions import multiple_choice, open_questions
-from .scenarios import (APPEARANCE_CLASSES, FREE_KINDS, MOTION_CLASSES, TASKS, clip_program, grounding_program,
-                        recognition_program, split_of, task_rng)
+from .scenarios import (
+    APPEARANCE_CLASSES,
+    FREE_KINDS,
+    MOTION_CLASSES,
+    TASKS,
+    clip_program,
+    grounding_program,
+    recognition_program,
+    split_of,
+    task_rng,
+)
 
 GENERATOR = "vidlift synth"
 GENERATOR_VERSION = 1  # bump whenever the same arguments would give different files

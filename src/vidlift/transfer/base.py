@@ -104,7 +104,7 @@ class VideoFeatures:
         return out
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor], num_prefix_tokens: int = 0) -> "VideoFeatures":
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], num_prefix_tokens: int = 0) -> VideoFeatures:
         layers = {int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("layers.")}
         return cls(tensors["frames"], tensors.get("tokens"), dict(sorted(layers.items())), num_prefix_tokens,
                    tensors.get("teacher"))
@@ -139,18 +139,18 @@ class Strategy:
     def root(self) -> str:
         return FAMILIES[self.family]
 
-    def apply(self, model: "TransferModel") -> None:
+    def apply(self, model: TransferModel) -> None:
         raise NotImplementedError
 
     def needs_layers(self, depth: int) -> list[int]:
         """Block indices whose outputs the strategy reads (side networks)."""
         return []
 
-    def lr_scale(self, name: str, model: "TransferModel") -> float | None:
+    def lr_scale(self, name: str, model: TransferModel) -> float | None:
         """Learning-rate multiplier for trainable parameter ``name``, or None for no opinion."""
         return None
 
-    def merge(self, model: "TransferModel") -> bool:
+    def merge(self, model: TransferModel) -> bool:
         """Fold the strategy into the backbone weights for inference (LoRA); True if it did."""
         return False
 
@@ -188,7 +188,7 @@ class TemplatePrompt(nn.Module):
         super().__init__()
         self.template = template
 
-    def forward(self, model: "TransferModel", class_names: Sequence[str]) -> torch.Tensor:
+    def forward(self, model: TransferModel, class_names: Sequence[str]) -> torch.Tensor:
         return model.encode_text(model.tokenize([self.template.format(c) for c in class_names]))
 
 

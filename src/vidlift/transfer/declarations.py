@@ -245,7 +245,7 @@ class TransferDeclarations(nn.Module):
             groups.setdefault((lr * self.lr_scale(name), wd), []).append(p)
         return [{"params": ps, "lr": g_lr, "weight_decay": wd} for (g_lr, wd), ps in groups.items()]
 
-    def parameter_report(self) -> "ParameterReport":
+    def parameter_report(self) -> ParameterReport:
         from .report import ParameterReport
 
         return ParameterReport.of(self)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from .adapted import AIM, XCLIP, AdaptFormer, CoOp, DividedSpaceTime, FullFinetune, Lora, PartialTuning, STAdapter, Vpt, XClipPrompt
+from .adapted import (
+    AIM,
+    XCLIP,
+    AdaptFormer,
+    CoOp,
+    DividedSpaceTime,
+    FullFinetune,
+    Lora,
+    PartialTuning,
+    STAdapter,
+    Vpt,
+    XClipPrompt,
+)
 from .base import Strategy
 from .frozen import EVL, Distillation, MeanPoolHead, R2Tuning, TemporalConv, TemporalTransformer
 

@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 class ParameterReport:
     total: int
     trainable: int
-    insertions: "list[Insertion]"
+    insertions: list[Insertion]
     strategies: list[str]
 
     @classmethod
-    def of(cls, model: "TransferDeclarations") -> "ParameterReport":
+    def of(cls, model: TransferDeclarations) -> ParameterReport:
         total = sum(p.numel() for p in model.parameters())
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return cls(total, trainable, list(model.insertions), [s.name for s in model.strategies])

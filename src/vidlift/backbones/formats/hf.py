@@ -16,7 +16,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..config import (
-    SIGLIP_MEAN, SIGLIP_STD, CLIPConfig, PreprocessConfig, TextConfig, VisionConfig,
+    SIGLIP_MEAN,
+    SIGLIP_STD,
+    CLIPConfig,
+    PreprocessConfig,
+    TextConfig,
+    VisionConfig,
 )
 
 Tensor = torch.Tensor

@@ -38,8 +38,9 @@ import sys
 import zipfile
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -86,7 +87,7 @@ class _ScriptObject:
     __slots__ = ("args", "state")
     type_name = "__torch__"
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_ScriptObject":
+    def __new__(cls, *args: Any, **kwargs: Any) -> _ScriptObject:
         self = object.__new__(cls)
         self.args = args
         self.state = None
