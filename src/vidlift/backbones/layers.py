@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +82,7 @@ class HookPoints(nn.Module):
         return hook
 
     def clear(self, site: str | None = None) -> None:
-        for name, hooks in self.sites.items():
+        for name, _hooks in self.sites.items():
             if site is None or name == site:
                 self.sites[name] = nn.ModuleList()
 
@@ -212,22 +213,31 @@ class ResidualBlock(nn.Module, TowerBlock):
 
     def forward(self, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
         """x (B, N, D) -> (B, N, D); B is B·T for video in the image tower."""
-        if len(self.hooks) == 0:  # fast path: a plain frozen or fully tuned block
-            x = x + self.attn(self.ln_1(x), attn_mask=ctx.attn_mask)
-            return x + self.mlp(self.ln_2(x))
-        ctx.block = self
-        hooks = self.hooks
-        x = hooks.run("block_in", x, ctx)
-        ctx.residual = x
-        h = hooks.run("attn_in", self.ln_1(x), ctx)
-        ctx.branch_input = h
-        x = x + hooks.run("attn_out", self.attn(h, attn_mask=ctx.attn_mask), ctx)
-        ctx.residual = x
-        h = hooks.run("mlp_in", self.ln_2(x), ctx)
-        ctx.branch_input = h
-        x = x + hooks.run("mlp_out", self.mlp(h), ctx)
-        ctx.branch_input = ctx.residual = None
-        return hooks.run("block_out", x, ctx)
+        return pre_norm_block(self, x, ctx, lambda h: self.attn(h, attn_mask=ctx.attn_mask))
+
+
+def pre_norm_block(block: nn.Module, x: torch.Tensor, ctx: BlockContext,
+                   attend: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The pre-norm residual block every family's blocks run, with its hook sites (module
+    docstring): x + attend(ln_1(x)), then x + mlp(ln_2(x)). ``block`` has ``ln_1``, ``ln_2``,
+    ``mlp`` and ``hooks``; ``attend`` is its attention on the normalised tokens (a family adds
+    its own positional terms there, e.g. EVA's RoPE). x (B, N, D) -> (B, N, D)."""
+    if len(block.hooks) == 0:  # fast path: a plain frozen or fully tuned block
+        x = x + attend(block.ln_1(x))
+        return x + block.mlp(block.ln_2(x))
+    ctx.block = block
+    hooks = block.hooks
+    x = hooks.run("block_in", x, ctx)
+    ctx.residual = x
+    h = hooks.run("attn_in", block.ln_1(x), ctx)
+    ctx.branch_input = h
+    x = x + hooks.run("attn_out", attend(h), ctx)
+    ctx.residual = x
+    h = hooks.run("mlp_in", block.ln_2(x), ctx)
+    ctx.branch_input = h
+    x = x + hooks.run("mlp_out", block.mlp(h), ctx)
+    ctx.branch_input = ctx.residual = None
+    return hooks.run("block_out", x, ctx)
 
 
 class Transformer(nn.Module):

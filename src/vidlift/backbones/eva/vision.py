@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..contract import BackboneCapabilityError, TowerBlock
-from ..layers import BLOCK_SITES, BlockContext, HookPoints, Transformer, normalize_layers
+from ..layers import BLOCK_SITES, BlockContext, HookPoints, Transformer, normalize_layers, pre_norm_block
 from ..vision import VisionOutput
 from .config import EvaVisionConfig
 from .rope import apply_rope, rope_table
@@ -164,22 +164,7 @@ class EvaBlock(nn.Module, TowerBlock):
                 f"eva-clip block {ctx.layer}: {x.shape[1]} tokens are not {ctx.num_prefix_tokens} prefix tokens + "
                 f"{rope[0].shape[0]} patches; hooks that add tokens must put them before the patches and count "
                 "them in ctx.num_prefix_tokens")
-        if len(self.hooks) == 0:  # fast path: a plain frozen or fully tuned block
-            x = x + self.attn(self.ln_1(x), attn_mask=ctx.attn_mask, rope=rope)
-            return x + self.mlp(self.ln_2(x))
-        ctx.block = self
-        hooks = self.hooks
-        x = hooks.run("block_in", x, ctx)
-        ctx.residual = x
-        h = hooks.run("attn_in", self.ln_1(x), ctx)
-        ctx.branch_input = h
-        x = x + hooks.run("attn_out", self.attn(h, attn_mask=ctx.attn_mask, rope=rope), ctx)
-        ctx.residual = x
-        h = hooks.run("mlp_in", self.ln_2(x), ctx)
-        ctx.branch_input = h
-        x = x + hooks.run("mlp_out", self.mlp(h), ctx)
-        ctx.branch_input = ctx.residual = None
-        return hooks.run("block_out", x, ctx)
+        return pre_norm_block(self, x, ctx, lambda h: self.attn(h, attn_mask=ctx.attn_mask, rope=rope))
 
 
 class EvaVisionTransformer(nn.Module):
