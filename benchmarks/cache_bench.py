@@ -58,7 +58,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = generate("recognition", os.path.join(tmp, "rec"), num_videos=args.clips, seed=0, workers=2, progress=False)
+        folder = generate("recognition", os.path.join(tmp, "rec"), num_videos=args.clips, seed=0, workers=2,
+                          progress=False)
         kin = folder / "kinetics" / "motion"
         rows = [r for split in ("train", "validate", "test")
                 for r in read_kinetics(kin / f"{split}.csv", folder / "videos", classes=kin / "classes.txt")]
@@ -105,11 +106,12 @@ def main() -> None:
         fill = results["cache"]["fill_s"]
         gap = max(abs(a - b) for a, b in zip(losses["end_to_end"], losses["cache"]))
         report = {
-            "backbone": args.backbone, "strategy": args.strategy, "clips": len(items), "frames": args.frames, "batch_size": bs,
+            "backbone": args.backbone, "strategy": args.strategy, "clips": len(items), "frames": args.frames,
+            "batch_size": bs,
             "end_to_end_epoch_s": round(e2e, 2), "cache_fill_s": round(fill, 2), "cache_epoch_s": round(cache, 3),
             "speedup_per_epoch": round(e2e / cache, 1), "break_even_epochs": round(fill / max(e2e - cache, 1e-9), 2),
-            "max_loss_difference": gap, "torch_threads": args.threads, "cpu": platform.processor() or platform.machine(),
-            "load_avg_1min": round(os.getloadavg()[0], 2),
+            "max_loss_difference": gap, "torch_threads": args.threads,
+            "cpu": platform.processor() or platform.machine(), "load_avg_1min": round(os.getloadavg()[0], 2),
         }
         print(json.dumps(report, indent=2))
 

@@ -96,7 +96,8 @@ def _pct(value: float | None) -> str:
 
 
 def table(results: dict) -> str:
-    rows = ["| paradigm | strategies, head | motion top-1 | motion top-5 | retrieval t2v R@1 | trainable params | GFLOPs / clip |",
+    rows = ["| paradigm | strategies, head | motion top-1 | motion top-5 | retrieval t2v R@1 | trainable params "
+            "| GFLOPs / clip |",
             "|---|---|---:|---:|---:|---:|---:|"]
     for label, transfer, head, _ in PARADIGMS:
         r = results.get(label)

@@ -19,7 +19,8 @@ What it writes (all under ``tests/fixtures/``):
 open_clip imports torchvision, which does not import beside vidlift's CPU torch, so this runs
 in a throwaway venv outside the repo (see DESIGN.md section 6)::
 
-    python3 -m venv /tmp/ocvenv && /tmp/ocvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 open-clip-torch safetensors
+    python3 -m venv /tmp/ocvenv
+    /tmp/ocvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 open-clip-torch safetensors
     cd /path/to/vidlift && /tmp/ocvenv/bin/python scripts/make_openclip_golden.py
 
 The output is deterministic for a given open_clip / torch version; rerun only when the fixture

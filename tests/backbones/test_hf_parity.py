@@ -106,5 +106,6 @@ def test_hf_round_trip(tmp_path, maker):
     with torch.no_grad():
         for a, b in zip(ours.state_dict().values(), again.state_dict().values()):
             assert torch.equal(a, b)
-        assert (reloaded_hf.get_image_features(pixel_values=images).pooler_output - ours.encode_image(images)).abs().max() <= 1e-5
+        assert (reloaded_hf.get_image_features(pixel_values=images).pooler_output
+                - ours.encode_image(images)).abs().max() <= 1e-5
         assert (reloaded_hf.get_text_features(input_ids=ids).pooler_output - ours.encode_text(ids)).abs().max() <= 1e-5

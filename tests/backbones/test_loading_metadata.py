@@ -63,7 +63,8 @@ def test_hf_resize_then_crop():
     assert (p.image_size, p.resize_size, p.resize_mode, p.interpolation) == (224, 256, "shortest", "bilinear")
     old_style = preprocess_from_hf({"size": 224, "crop_size": 224}, cfg)
     assert (old_style.image_size, old_style.resize_size) == (224, None)
-    siglip = preprocess_from_hf({"size": {"height": 384, "width": 384}, "do_center_crop": None}, get_arch("SigLIP-B-16-224"))
+    siglip = preprocess_from_hf({"size": {"height": 384, "width": 384}, "do_center_crop": None},
+                                get_arch("SigLIP-B-16-224"))
     assert (siglip.image_size, siglip.resize_mode) == (384, "squash")
     with pytest.raises(ValueError, match="resample"):
         preprocess_from_hf({"resample": 0}, cfg)
@@ -84,7 +85,8 @@ def test_broken_tokenizer_does_not_block_features(tmp_path):
     backbone = load_backbone(f"hf:{tmp_path}")
     assert isinstance(backbone.tokenizer, MissingTokenizer)
     with torch.no_grad():
-        assert torch.equal(backbone.model.encode_image(torch.ones(1, 3, 32, 32)), model.encode_image(torch.ones(1, 3, 32, 32)))
+        assert torch.equal(backbone.model.encode_image(torch.ones(1, 3, 32, 32)),
+                           model.encode_image(torch.ones(1, 3, 32, 32)))
     with pytest.raises(BackboneLoadError, match="do not load"):
         backbone.tokenizer(["a cat"])
 

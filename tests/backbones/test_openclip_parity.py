@@ -61,7 +61,8 @@ def _openai_shaped_model():
     cfg = CLIPConfig(
         embed_dim=16,
         vision=VisionConfig(image_size=32, patch_size=8, width=64, layers=2, heads=1, act="quick_gelu"),
-        text=TextConfig(context_length=16, vocab_size=128, width=64, layers=2, heads=1, act="quick_gelu", eos_token_id=127),
+        text=TextConfig(context_length=16, vocab_size=128, width=64, layers=2, heads=1, act="quick_gelu",
+                        eos_token_id=127),
     )
     cfg.preprocess.image_size = 32
     model = CLIP(cfg).eval()
@@ -75,7 +76,8 @@ def _openai_shaped_model():
 def test_format_round_trip(tmp_path, fmt):
     model = _openai_shaped_model()
     out = save_backbone(model, tmp_path / fmt, fmt)
-    spec = {"hf": f"hf:{out}", "openclip": f"openclip:auto:{out / 'open_clip_model.safetensors'}", "openai": f"openai:{out / 'model.pt'}"}[fmt]
+    spec = {"hf": f"hf:{out}", "openclip": f"openclip:auto:{out / 'open_clip_model.safetensors'}",
+            "openai": f"openai:{out / 'model.pt'}"}[fmt]
     again = load_backbone(spec).model
     assert again.cfg == model.cfg
     ref_sd, new_sd = model.state_dict(), again.state_dict()

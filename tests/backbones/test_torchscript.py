@@ -258,7 +258,8 @@ def test_refuses_os_system_payload(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "module,name",
-    [("builtins", "exec"), ("__torch__evil", "M"), ("torch", "load"), ("torch._utils", "_rebuild_device_tensor_from_numpy")],
+    [("builtins", "exec"), ("__torch__evil", "M"), ("torch", "load"),
+     ("torch._utils", "_rebuild_device_tensor_from_numpy")],
 )
 def test_refuses_globals_inside_a_module_state(tmp_path: Path, module: str, name: str) -> None:
     marker = tmp_path / "pwned"

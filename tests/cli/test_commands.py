@@ -160,7 +160,8 @@ def test_zero_shot_label_errors(tmp_path, hf_backbone, video_folder, capsys):
     assert "labels.txt" in capsys.readouterr().err
     assert main(["zero-shot", "--backbone", "hf:/no/such/dir", "--videos", str(video_folder), "--labels", "a"]) == 2
     assert "/no/such/dir does not exist" in capsys.readouterr().err
-    assert main(["zero-shot", "--backbone", "hf:someone/not-cached", "--videos", str(video_folder), "--labels", "a"]) == 2
+    assert main(["zero-shot", "--backbone", "hf:someone/not-cached", "--videos", str(video_folder),
+                 "--labels", "a"]) == 2
     assert "HF_HUB_OFFLINE is set and it is not in the local cache" in capsys.readouterr().err
 
 

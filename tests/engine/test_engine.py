@@ -23,8 +23,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def sets(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
     return {
-        "recognition": generate("recognition", root / "recognition", num_videos=56, size=32, seed=11, workers=0, progress=False),
-        "retrieval": generate("retrieval", root / "retrieval", num_videos=16, size=32, seed=11, workers=0, progress=False),
+        "recognition": generate("recognition", root / "recognition", num_videos=56, size=32, seed=11, workers=0,
+                                progress=False),
+        "retrieval": generate("retrieval", root / "retrieval", num_videos=16, size=32, seed=11, workers=0,
+                              progress=False),
     }
 
 
@@ -49,7 +51,8 @@ def retrieval_config(sets, out, **task) -> dict:
         "seed": 0, "out": str(out), "backbone": "tiny", "transfer": [],
         "task": {"name": "retrieval", "frames": 4,
                  "dataset": {"format": "msrvtt", "root": str(sets["retrieval"]), "video_root": "videos",
-                             "train": "msrvtt/train_val_videodatainfo.json", "val": "msrvtt/train_val_videodatainfo.json",
+                             "train": "msrvtt/train_val_videodatainfo.json",
+                             "val": "msrvtt/train_val_videodatainfo.json",
                              "test": "msrvtt/test_videodatainfo.json"}, **task},
         "data": {"batch_size": 4},
         "optim": {"lr": 3e-3},
@@ -112,7 +115,8 @@ def test_test_and_predict_read_the_checkpoint(sets, tmp_path):
     tested = evaluate(load_config(tmp_path / "r.yaml"), "val", str(ckpt))
     assert tested["metrics"] == fitted["metrics"]  # the same head, restored
     multi = evaluate(load_config(tmp_path / "r.yaml", ["task.test_clips=2", "task.test_crops=3"]), "test", str(ckpt))
-    assert multi["views"] == 6 and multi["gflops_per_clip_all_views"] == pytest.approx(6 * multi["gflops_per_clip"], rel=1e-3)
+    assert multi["views"] == 6
+    assert multi["gflops_per_clip_all_views"] == pytest.approx(6 * multi["gflops_per_clip"], rel=1e-3)
     assert multi["metrics"]["num_clips"] > 0
     untrained = evaluate(load_config(tmp_path / "r.yaml"), "val")
     assert untrained["metrics"] != fitted["metrics"]
@@ -320,6 +324,8 @@ def test_gflops_per_clip_counts_every_matmul_and_attention():
     # tiny-clip, 32 px, patch 8: 16 patches + class token = 17 tokens of width 64, 2 blocks.
     # Multiply-adds count 2 FLOPs. Per frame: patch embedding 16·192·64·2; per block q, k, v, out
     # 4·17·64·64·2, attention scores and values 2·17·17·64·2, MLP 2·17·64·256·2; projection 64·32·2.
-    per_frame = 16 * 192 * 64 * 2 + 2 * (4 * 17 * 64 * 64 * 2 + 2 * 17 * 17 * 64 * 2 + 2 * 17 * 64 * 256 * 2) + 64 * 32 * 2
+    per_frame = (16 * 192 * 64 * 2
+                 + 2 * (4 * 17 * 64 * 64 * 2 + 2 * 17 * 17 * 64 * 2 + 2 * 17 * 64 * 256 * 2)
+                 + 64 * 32 * 2)
     model = TransferModel(tiny_backbone(), [], num_frames=4)
     assert gflops_per_clip(model, 4, 32) == pytest.approx(4 * per_frame / 1e9, rel=1e-9)

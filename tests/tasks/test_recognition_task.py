@@ -203,7 +203,8 @@ def test_zero_shot_evaluates_but_does_not_train(synth):
     torch.testing.assert_close(out["scores"].sum(1), torch.ones(14))
     m = task.compute_metrics(out, "test")
     assert set(m) == {"top1", "top5", "mean_class_accuracy", "loss", "num_clips"}
-    assert {k: m[k] for k in ("top1", "top5", "mean_class_accuracy")} == classification_metrics(out["scores"], out["labels"])
+    assert ({k: m[k] for k in ("top1", "top5", "mean_class_accuracy")}
+            == classification_metrics(out["scores"], out["labels"]))
     assert all(0.0 <= m[k] <= 1.0 for k in ("top1", "top5", "mean_class_accuracy")) and m["loss"] > 0
 
 
@@ -306,7 +307,8 @@ def test_bad_and_missing_videos(synth, tmp_path, caplog):
     (root / "videos" / f"{broken}_000000_000001.mp4").write_bytes(b"")  # zero bytes: does not decode
     gone = lines[2].split(",")[1]
     (root / "videos" / f"{gone}_000000_000001.mp4").unlink()  # absent: the reader leaves it out
-    d = {"format": "kinetics", "root": str(root), "train": "train.csv", "classes": "classes.txt", "video_root": "videos"}
+    d = {"format": "kinetics", "root": str(root), "train": "train.csv", "classes": "classes.txt",
+         "video_root": "videos"}
     task = RecognitionTask(d, frames=T)
     ds = task.dataset("train", TRAIN_TF)
     assert len(ds) == 27 and [m.video_id for m in task.records("train").missing] == [f"{gone}_000000_000001"]
@@ -344,7 +346,8 @@ def test_ucf101_and_hmdb51_split_files(synth, tmp_path):
     hmdb = tmp_path / "testTrainMulti_7030_splits"
     hmdb.mkdir()
     for c in classes:
-        lines = [f"{vid(y)}.avi {1 if s == 'train' else 2}\n" for s in ("train", "test") for cc, y in rows[s] if cc == c]
+        lines = [f"{vid(y)}.avi {1 if s == 'train' else 2}\n"
+                 for s in ("train", "test") for cc, y in rows[s] if cc == c]
         (hmdb / f"{c.replace(' ', '_')}_test_split1.txt").write_text("".join(lines))
     task = RecognitionTask({"format": "hmdb51", "splits": str(hmdb), "video_root": str(synth / "videos")}, frames=T)
     assert task.class_texts == sorted(classes)  # alphabetical file names, underscores read as spaces

@@ -89,7 +89,8 @@ def test_learning_rate_and_weight_decay_per_parameter():
     model = TransferModel(tiny_backbone(), [get_strategy("full_finetune", layer_decay=0.5), get_strategy("vpt")],
                           num_frames=4)
     params = dict(model.named_parameters())
-    block_q, prompts = "backbone.visual.transformer.blocks.1.attn.q_proj.weight", "backbone.visual.hooks.sites.embed.0.prompts"
+    block_q = "backbone.visual.transformer.blocks.1.attn.q_proj.weight"
+    prompts = "backbone.visual.hooks.sites.embed.0.prompts"
     assert model.lr_scale(block_q) == 0.5 and model.lr_scale("backbone.visual.pos_embed") == 0.5**3
     assert model.lr_scale(prompts) == 10.0 and model.is_added(prompts) and not model.is_added(block_q)
     assert not model.no_weight_decay(block_q, params[block_q])

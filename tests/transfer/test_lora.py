@@ -57,7 +57,8 @@ def test_lora_starts_as_the_frozen_backbone(arch):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_merge_gives_a_plain_clip_with_the_same_outputs(arch):
     x = clips()
-    model = TransferModel(tiny_backbone(arch), [Lora(towers=("visual", "text"), targets=("attn_q", "attn_v", "mlp_out"))],
+    model = TransferModel(tiny_backbone(arch),
+                          [Lora(towers=("visual", "text"), targets=("attn_q", "attn_v", "mlp_out"))],
                           num_frames=4)
     _randomise_b(model)
     with torch.no_grad():
@@ -85,7 +86,8 @@ def test_export_after_merge_reloads_as_plain_backbone(tmp_path):
 
 
 def test_parameter_count_is_r_times_in_plus_out():
-    model = TransferModel(tiny_backbone("tiny-clip"), [Lora(r=4, targets=("attn_q", "attn_v", "mlp_in", "mlp_out"))], num_frames=4)
+    model = TransferModel(tiny_backbone("tiny-clip"), [Lora(r=4, targets=("attn_q", "attn_v", "mlp_in", "mlp_out"))],
+                          num_frames=4)
     # width 64, MLP 256, 2 blocks: q, v 4·(64+64) each; fc1 and fc2 4·(64+256) each
     assert model.parameter_report().trainable == 2 * (2 * 4 * (64 + 64) + 2 * 4 * (64 + 256)) == 7168
 

@@ -107,7 +107,7 @@ def test_gradient_checkpointing_gives_the_same_outputs_and_gradients(name, arch)
     for checkpointing in (False, True):
         model = _build(name, arch, checkpointing=checkpointing, **kw)
         calls = []  # a checkpointed block runs again in the backward pass
-        model.backbone.vision_block(0).register_forward_pre_hook(lambda *_: calls.append(1))
+        model.backbone.vision_block(0).register_forward_pre_hook(lambda *_, calls=calls: calls.append(1))
         _perturb(model)
         model.train()
         torch.manual_seed(2)  # the same dropout draws (prompt dropout, LoRA dropout) in both runs
@@ -126,7 +126,7 @@ def test_gradient_checkpointing_gives_the_same_outputs_and_gradients(name, arch)
     for n in g0:
         assert (g0[n] is None) == (g1[n] is None), n
         if g0[n] is not None:
-            torch.testing.assert_close(g1[n], g0[n], atol=1e-5, rtol=1e-4, msg=lambda m: f"{name}: {n}: {m}")
+            torch.testing.assert_close(g1[n], g0[n], atol=1e-5, rtol=1e-4, msg=lambda m, n=n: f"{name}: {n}: {m}")
 
 
 @pytest.mark.parametrize("name,arch", CASES)

@@ -194,7 +194,8 @@ def test_vpt_trains_only_prompts_and_changes_the_output(arch, depth):
     assert model.parameter_report().trainable == len(expect) * 5 * 64
     plain = TransferModel(tiny_backbone(arch), [], num_frames=4)
     with torch.no_grad():
-        assert not torch.allclose(model.encode_video(clips()).embedding, plain.encode_video(clips()).embedding, atol=1e-4)
+        assert not torch.allclose(model.encode_video(clips()).embedding, plain.encode_video(clips()).embedding,
+                                  atol=1e-4)
         images = clips()[:, 0]  # still images: ctx.num_frames is None
         assert model.backbone.encode_image(images).shape == plain.backbone.encode_image(images).shape
 

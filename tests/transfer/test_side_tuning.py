@@ -231,7 +231,10 @@ def test_r2_parameter_share_at_vit_b32():
     model = TransferModel(b, [R2Tuning()], num_frames=8)
     report = model.parameter_report()
     c, d, e = 256, 768, 512
-    mlp_map = lambda i: 2 * i + i * c + c + 2 * c + c * c + c  # LN, Linear, ReLU, LN, Linear
+
+    def mlp_map(i: int) -> int:
+        return 2 * i + i * c + c + 2 * c + c * c + c  # LN, Linear, ReLU, LN, Linear
+
     temporal = 2 * (4 * c * c + 4 * c) + (c * 4 * c + 4 * c + 4 * c * c + c) + 3 * 2 * c
     expected = mlp_map(d + 2) + mlp_map(e) + 3 + 2 * (c * c + c) + 4 + temporal + (c * e + e)
     assert report.trainable == expected == 1_780_491

@@ -100,7 +100,8 @@ def test_layer_decay_and_new_module_rates():
         "backbone.visual.transformer.blocks.1.mlp.fc2.bias": 0.5,
         "backbone.visual.ln_post.weight": 1.0, "backbone.visual_proj.weight": 1.0,
         "backbone.text.token_embedding.weight": 0.125, "backbone.text.pos_embed": 0.125,
-        "backbone.text.transformer.blocks.0.ln_1.bias": 0.25, "backbone.text.transformer.blocks.1.attn.out_proj.weight": 0.5,
+        "backbone.text.transformer.blocks.0.ln_1.bias": 0.25,
+        "backbone.text.transformer.blocks.1.attn.out_proj.weight": 0.5,
         "backbone.text.ln_final.weight": 1.0, "backbone.text_proj.weight": 1.0, "backbone.logit_scale": 1.0,
         "heads.probe.weight": 10.0, "heads.probe.bias": 10.0,
         "backbone.visual.transformer.blocks.0.hooks.sites.mlp_out.0.g": 10.0,
@@ -142,25 +143,30 @@ def test_partial_subsets_select_exactly_these_tensors():
     assert _declared(last) == {n for n in every if n.startswith("visual.transformer.blocks.1.")} | {
         "visual.ln_post.weight", "visual.ln_post.bias", "visual_proj.weight"}
     norms = TransferModel(tiny_backbone("tiny-clip"), [PartialTuning("norms")], num_frames=4)
-    assert _declared(norms) == {n for n in every if n.startswith("visual.") and (".ln_" in n or n.startswith("visual.ln_"))}
+    assert _declared(norms) == {n for n in every
+                                if n.startswith("visual.") and (".ln_" in n or n.startswith("visual.ln_"))}
     assert len(_declared(norms)) == 2 * (2 * 2 + 2)  # ln_1, ln_2 per block + ln_pre + ln_post, gain and bias
     bias = TransferModel(tiny_backbone("tiny-clip"), [PartialTuning("biases")], num_frames=4)
     assert _declared(bias) == {n for n in every if n.startswith("visual.") and n.endswith(".bias")}
-    proj = TransferModel(tiny_backbone("tiny-clip"), [PartialTuning("projections", towers=("visual", "text"))], num_frames=4)
+    proj = TransferModel(tiny_backbone("tiny-clip"), [PartialTuning("projections", towers=("visual", "text"))],
+                         num_frames=4)
     assert _declared(proj) == {"visual_proj.weight", "text_proj.weight"}  # not the logit scale
 
 
 def test_partial_on_siglip():
     # BitFit on SigLIP also tunes the patch embedding's and the MAP head's biases.
     bias = TransferModel(tiny_backbone("tiny-siglip"), [PartialTuning("biases")], num_frames=4)
-    assert {"visual.patch_embed.bias", "visual.attn_pool.attn.q_proj.bias", "visual.attn_pool.norm.bias"} <= _declared(bias)
+    assert {"visual.patch_embed.bias", "visual.attn_pool.attn.q_proj.bias",
+            "visual.attn_pool.norm.bias"} <= _declared(bias)
     with pytest.raises(TransferCompositionError, match="projection"):
         TransferModel(tiny_backbone("tiny-siglip"), [PartialTuning("projections")], num_frames=4)
-    proj = TransferModel(tiny_backbone("tiny-siglip"), [PartialTuning("projections", towers=("visual", "text"))], num_frames=4)
+    proj = TransferModel(tiny_backbone("tiny-siglip"), [PartialTuning("projections", towers=("visual", "text"))],
+                         num_frames=4)
     assert _declared(proj) == {"text_proj.weight", "text_proj.bias"}
     last = TransferModel(tiny_backbone("tiny-siglip"), [PartialTuning(k=1, towers=("visual", "text"))], num_frames=4)
     d = _declared(last)
-    assert "visual.attn_pool.probe" in d and "text.transformer.blocks.1.attn.q_proj.weight" in d and "text_proj.bias" in d
+    assert "visual.attn_pool.probe" in d and "text.transformer.blocks.1.attn.q_proj.weight" in d
+    assert "text_proj.bias" in d
     assert not any(".blocks.0." in n for n in d)
 
 

@@ -103,7 +103,8 @@ def _sha256(paths: list[Path]) -> str:
 # Files of an HF model repo that vidlift reads: never the other weight copies hub repos carry
 # (open_clip_model.safetensors, pytorch_model.bin, flax / tf weights).
 _HF_PATTERNS = [
-    "config.json", "preprocessor_config.json", "model.safetensors", "model-*.safetensors", "model.safetensors.index.json",
+    "config.json", "preprocessor_config.json",
+    "model.safetensors", "model-*.safetensors", "model.safetensors.index.json",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "spiece.model",
 ]
 _HUB_ID = re.compile(r"^(hf-hub:)?[\w.-]+/[\w.-]+$")
@@ -120,7 +121,8 @@ def _hub_snapshot(spec: str, repo_id: str, patterns: list[str]) -> Path:
         return Path(snapshot_download(repo_id, allow_patterns=patterns))
     except Exception as e:  # offline, unknown repo, no network: all end the same way for the user
         offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-        why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else f"the hub gave {type(e).__name__}: {e}"
+        why = ("HF_HUB_OFFLINE is set and it is not in the local cache" if offline
+               else f"the hub gave {type(e).__name__}: {e}")
         raise BackboneLoadError(
             f"backbone {spec!r}: {repo_id!r} is not a local path and {why}; "
             f"download it where there is network (hf download {repo_id}) and pass the directory"
@@ -169,7 +171,8 @@ def _load_hf(spec: str, target: str) -> Loaded:
         raise BackboneLoadError(f"backbone {spec!r}: {e}") from e
     model = _build(cfg, sd, str(directory))
     weight_files = sorted(directory.glob("model*.safetensors"))
-    has_tok = any((directory / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model"))
+    has_tok = any((directory / n).is_file()
+                  for n in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model"))
     tokenizer = _clip_bpe_or_missing(cfg, f"backbone {spec!r}: {directory} ships no tokenizer files")
     if has_tok:
         try:

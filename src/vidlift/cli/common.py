@@ -54,10 +54,13 @@ def add_video_args(p: argparse.ArgumentParser, default_frames: int = 8) -> None:
                    help="a folder (searched recursively) or a list file with one video path per line")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--frames", type=int, default=None, metavar="N",
-                   help=f"N frames per video, one from the centre of each of N equal segments (default {default_frames})")
-    g.add_argument("--fps", type=float, default=None, metavar="F", help="frames at a fixed rate of F per second instead")
+                   help=f"N frames per video, one from the centre of each of N equal segments "
+                        f"(default {default_frames})")
+    g.add_argument("--fps", type=float, default=None, metavar="F",
+                   help="frames at a fixed rate of F per second instead")
     p.add_argument("--max-frames", type=int, default=None,
-                   help="with --fps: keep at most the first M frames of each video (the rest of a long video is dropped)")
+                   help="with --fps: keep at most the first M frames of each video "
+                        "(the rest of a long video is dropped)")
     p.add_argument("--batch-size", type=int, default=4, metavar="B", help="clips per forward pass (default 4)")
     p.add_argument("--workers", type=int, default=0, help="decoding worker processes (default 0: in the main process)")
     p.add_argument("--backend", default="pyav", choices=("pyav", "opencv", "decord", "torchcodec"),

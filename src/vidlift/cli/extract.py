@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     for name, shape in summary.shapes.items():
         print(f"  {name:<11}{tuple(shape)}")
     if summary.done:
-        print(f"throughput {summary.frames} frames in {summary.seconds:.2f} s = {summary.frames_per_second:.1f} frames/s "
+        print(f"throughput {summary.frames} frames in {summary.seconds:.2f} s = "
+              f"{summary.frames_per_second:.1f} frames/s "
               f"({summary.done / summary.seconds:.2f} videos/s, decode + encode)")
     for vid, reason in summary.failed:
         print(f"failed     {vid}: {reason}")

@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
         "evaluate a backbone instead of training.",
     )
     p.add_argument("--out", default="tiny_ilfm", metavar="DIR", help="checkpoint directory (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=default.steps, metavar="N", help="optimizer steps (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=default.steps, metavar="N",
+                   help="optimizer steps (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=default.batch_size, metavar="B",
                    help="image-caption pairs per step (default: %(default)s)")
     p.add_argument("--seed", type=int, default=default.seed, metavar="S",
@@ -57,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
           f"text tower {p['text_tower'] / 1e6:.2f}M), final loss {record['final_loss']:.3f}")
     print(format_eval(record["eval"]))
     w = record["wall_time_s"]
-    print(f"wall time {w['total']:.0f} s (stills {w['data']:.0f} s, training {w['train']:.0f} s, evaluation {w['eval']:.0f} s)")
+    print(f"wall time {w['total']:.0f} s (stills {w['data']:.0f} s, training {w['train']:.0f} s, "
+          f"evaluation {w['eval']:.0f} s)")
     print(f"checkpoint written to {args.out} (load it with --backbone hf:{args.out}); record: "
           f"{json.dumps(str(args.out) + '/training.json')}")
     return 0

@@ -10,7 +10,8 @@ def _common(p: argparse.ArgumentParser, needs_ckpt: bool) -> None:
     p.add_argument("--config", required=True, metavar="YAML", help="run config (see configs/)")
     p.add_argument("--ckpt_path", "--ckpt-path", dest="ckpt_path", metavar="PATH",
                    help=("resume from this checkpoint ('last' = the run folder's last.ckpt)" if not needs_ckpt
-                         else "checkpoint with the trained weights (omit to evaluate the untrained model, e.g. zero-shot)"))
+                         else "checkpoint with the trained weights "
+                              "(omit to evaluate the untrained model, e.g. zero-shot)"))
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config (defaults, file, overrides) as YAML and exit")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -60,7 +61,8 @@ def _summary(record: dict) -> None:
         return
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in record["metrics"].items())
     p = record["parameters"]
-    print(f"{record['command']} {record['task']} ({'+'.join(record['transfer']) or 'frozen backbone'}): {metrics or 'no metrics'}")
+    print(f"{record['command']} {record['task']} ({'+'.join(record['transfer']) or 'frozen backbone'}): "
+          f"{metrics or 'no metrics'}")
     print(f"parameters {p['trainable']:,} trainable / {p['total']:,} ({p['trainable_percent']}%), "
           f"{record['gflops_per_clip']} GFLOPs per clip, peak memory {record['peak_memory_mib']} MiB, "
           f"clips/s {json.dumps(record['clips_per_second'])}")

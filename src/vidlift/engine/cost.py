@@ -41,7 +41,8 @@ def peak_memory() -> dict[str, Any]:
     """Peak accelerator memory allocated by tensors (CUDA) or, on CPU, the process's peak
     resident set size; in MiB, with which one it is."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        return {"peak_memory_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1), "peak_memory_kind": "cuda_allocated"}
+        return {"peak_memory_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1),
+                "peak_memory_kind": "cuda_allocated"}
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_bytes = rss if sys.platform == "darwin" else rss * 1024  # Linux reports KiB
     return {"peak_memory_mib": round(rss_bytes / 2**20, 1), "peak_memory_kind": "cpu_peak_rss"}

@@ -39,7 +39,8 @@ class TransferTaskModule(L.LightningModule):
         # The run's seed also drives the task (head init, frame / crop / caption choices)
         # unless the task section sets its own.
         self.task = build_task({"seed": config["seed"], **config["task"]})
-        strategies = [get_strategy(t["name"], **{k: v for k, v in t.items() if k != "name"}) for t in config["transfer"]]
+        strategies = [get_strategy(t["name"], **{k: v for k, v in t.items() if k != "name"})
+                      for t in config["transfer"]]
         self.model = TransferModel(backbone, strategies, num_frames=self.task.frames)
         self.task.setup(self.model)
         self._outputs: dict[str, list[torch.Tensor]] = defaultdict(list)
@@ -184,7 +185,8 @@ def check_checkpoint(module: TransferTaskModule, checkpoint: dict[str, Any], sou
     missing, extra = want - have, have - want
     if missing:
         raise CheckpointMismatchError(f"{source} lacks {len(missing)} trained tensors of this config, e.g. "
-                                      f"{sorted(missing)[:3]}: was it made with other transfer strategies or task head?")
+                                      f"{sorted(missing)[:3]}: was it made with other transfer strategies "
+                                      "or task head?")
     if extra:
         raise CheckpointMismatchError(f"{source} holds {len(extra)} trained tensors this config would ignore, e.g. "
                                       f"{sorted(extra)[:3]}: was it made with other transfer strategies or task head?")

@@ -110,7 +110,7 @@ def read_manifest(out: Path) -> dict[str, dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
     path = out / "manifest.jsonl"
     if path.is_file():
-        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        for line in path.read_text().splitlines():
             if not line.strip():
                 continue
             try:
@@ -179,10 +179,12 @@ def extract_features(
     dtype = getattr(torch, save_dtype)
     start = time.perf_counter()
     _end_partial_line(out / "manifest.jsonl")
-    with open(out / "manifest.jsonl", "a") as manifest, tqdm(total=len(todo), unit="video", disable=not progress, desc="extract") as bar:
+    with (open(out / "manifest.jsonl", "a") as manifest,
+          tqdm(total=len(todo), unit="video", disable=not progress, desc="extract") as bar):
         for r in iter_clip_features(model, dataset, batch_size, layers, workers, device, compute_dtype):
             if r.error is not None:
-                entry: dict[str, Any] = {"video_id": r.item.video_id, "status": "failed", "path": str(r.item.path), "error": r.error}
+                entry: dict[str, Any] = {"video_id": r.item.video_id, "status": "failed", "path": str(r.item.path),
+                                         "error": r.error}
                 summary.failed.append((r.item.video_id, r.error))
                 bar.write(f"skipped {r.item.path}: {r.error}")
             else:

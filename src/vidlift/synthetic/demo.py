@@ -79,7 +79,8 @@ def run_demo(out: str | Path = "demo_out", backbone: str = "tiny", num_videos: i
     for name in LABEL_SETS:
         root = bench / "kinetics" / name
         classes = root / "classes.txt"
-        splits[name] = {s: read_kinetics(root / f"{s}.csv", bench / "videos", classes=classes) for s in ("train", "test")}
+        splits[name] = {s: read_kinetics(root / f"{s}.csv", bench / "videos", classes=classes)
+                        for s in ("train", "test")}
     # Both label sets name the same videos: embed each video once.
     videos = {r.video_id: r.video_path for s in ("train", "test") for r in splits["motion"][s]}
     items = [VideoItem(vid, path) for vid, path in sorted(videos.items())]

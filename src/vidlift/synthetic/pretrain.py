@@ -163,7 +163,8 @@ class TrainResult:
 def preprocess_for(cfg: CLIPConfig) -> VideoTransform:
     """The preprocessing the weights of ``cfg`` expect (what :func:`load_backbone` returns)."""
     p = cfg.preprocess
-    return VideoTransform(size=p.image_size, mean=p.mean, std=p.std, resize_mode=p.resize_mode, interpolation=p.interpolation)
+    return VideoTransform(size=p.image_size, mean=p.mean, std=p.std, resize_mode=p.resize_mode,
+                          interpolation=p.interpolation)
 
 
 def train(recipe: Recipe, progress: bool = True, on_step: Callable[[int, float], None] | None = None) -> TrainResult:
@@ -214,7 +215,8 @@ def train(recipe: Recipe, progress: bool = True, on_step: Callable[[int, float],
 
 
 @torch.inference_mode()
-def encode_images(model: CLIP, preprocess: Any, images: np.ndarray | torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def encode_images(model: CLIP, preprocess: Any, images: np.ndarray | torch.Tensor,
+                  batch_size: int = 256) -> torch.Tensor:
     """uint8 images (N, H, W, 3) -> unit-norm embeddings (N, E), through the backbone's preprocessing."""
     images = torch.as_tensor(images)
     out = [model.encode_image(preprocess(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
@@ -272,7 +274,8 @@ def save_checkpoint(model: CLIP, out: str | Path, save_dtype: str = "float16") -
     return save_backbone(stored, out, "hf", tokenizer=tokenizer)
 
 
-def pretrain(recipe: Recipe, out: str | Path, progress: bool = True, eval_images: int = DEFAULT_EVAL_IMAGES) -> dict[str, Any]:
+def pretrain(recipe: Recipe, out: str | Path, progress: bool = True,
+             eval_images: int = DEFAULT_EVAL_IMAGES) -> dict[str, Any]:
     """Train by ``recipe``, write the checkpoint to ``out`` and evaluate what was written
     (the stored precision included). Returns the record also saved as ``training.json``."""
     from ..backbones import load_backbone

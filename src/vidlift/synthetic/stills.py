@@ -152,7 +152,8 @@ def make_stills(
     return images, scenes
 
 
-def make_labelled_stills(seed: int, count: int, size: int = 64, split: str = "heldout") -> tuple[np.ndarray, list[StillScene]]:
+def make_labelled_stills(seed: int, count: int, size: int = 64,
+                         split: str = "heldout") -> tuple[np.ndarray, list[StillScene]]:
     """Single-object stills for zero-shot evaluation, cycling through all 64 (shape, colour)
     classes so every class is equally frequent; size, texture, pose and background are random."""
     images = np.empty((count, size, size, 3), np.uint8)

@@ -57,7 +57,8 @@ def _build_strategies(records: list[dict[str, Any]], source: str) -> list:
         try:
             out.append(cls(**hp))
         except TypeError as e:
-            raise DeltaMismatchError(f"{source}: strategy {r['name']!r} does not take these hyper-parameters ({e})") from e
+            raise DeltaMismatchError(
+                f"{source}: strategy {r['name']!r} does not take these hyper-parameters ({e})") from e
     return out
 
 
@@ -145,11 +146,13 @@ def _load_tensors(model: TransferModel, path: Path, expected: Any) -> None:
     missing, unexpected = expected - tensors.keys(), tensors.keys() - expected
     if missing or unexpected:
         raise DeltaMismatchError(
-            f"{path}: tensors do not match the strategies (missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
+            f"{path}: tensors do not match the strategies "
+            f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
     state = model.state_dict()
     for k, t in tensors.items():
         if state[k].shape != t.shape:
-            raise DeltaMismatchError(f"{path}: {k} has shape {tuple(t.shape)}, the model expects {tuple(state[k].shape)}")
+            raise DeltaMismatchError(
+                f"{path}: {k} has shape {tuple(t.shape)}, the model expects {tuple(state[k].shape)}")
     model.load_state_dict(tensors, strict=False)
 
 
@@ -171,14 +174,16 @@ def export_model(model: TransferModel, out: str | Path) -> Path:
     for fmt, prefix in _BACKBONE_FORMATS:  # save_backbone refuses a format a family has no writer for
         try:
             save_backbone(plain, out / "backbone", fmt=fmt, tokenizer=model.tokenizer)
+            backbone_spec = prefix + "backbone"
             break
         except ValueError:
             continue
     else:
         raise DeltaMismatchError(f"cannot export: no public format writes a {model.backbone.family} backbone")
-    rest = {n: t.detach().cpu().contiguous() for n, t in model.state_dict().items() if n.removeprefix("backbone.") not in plain_keys}
+    rest = {n: t.detach().cpu().contiguous() for n, t in model.state_dict().items()
+            if n.removeprefix("backbone.") not in plain_keys}
     meta = {"format": EXPORT_FORMAT, "strategies": _strategy_records(model, skip=merged), "merged": sorted(merged),
-            "num_frames": model.num_frames, "trained_on": backbone_identity(model), "backbone_spec": prefix + "backbone"}
+            "num_frames": model.num_frames, "trained_on": backbone_identity(model), "backbone_spec": backbone_spec}
     _atomic_save(rest, out / "transfer.safetensors", {"vidlift": json.dumps(meta)})
     (out / "transfer.json").write_text(json.dumps(meta, indent=2))
     return out
@@ -195,11 +200,12 @@ def load_exported(directory: str | Path) -> TransferModel:
         raise DeltaMismatchError(f"{meta_path}: format {meta.get('format')!r}, expected {EXPORT_FORMAT!r}")
     prefix = meta.get("backbone_spec", "hf:backbone").removesuffix("backbone")  # exports before 2 formats: hf
     backbone = load_backbone(f"{prefix}{directory / 'backbone'}")
-    model = TransferModel(backbone, _build_strategies(meta["strategies"], str(meta_path)), num_frames=meta["num_frames"])
+    model = TransferModel(backbone, _build_strategies(meta["strategies"], str(meta_path)),
+                          num_frames=meta["num_frames"])
     plain_keys = {f"backbone.{k}" for k in model.backbone.new_like().state_dict()}
     _load_tensors(model, directory / "transfer.safetensors", set(model.state_dict()) - plain_keys)
     return model
 
 
-__all__ = ["save_delta", "load_delta", "read_delta_metadata", "delta_keys", "delta_state_dict", "export_model", "load_exported",
-           "DeltaMismatchError"]
+__all__ = ["save_delta", "load_delta", "read_delta_metadata", "delta_keys", "delta_state_dict", "export_model",
+           "load_exported", "DeltaMismatchError"]

@@ -71,11 +71,12 @@ class TransferModel(TransferDeclarations):
         """Cached tensors ({"frames": (B, T, E), "layers.<i>": (B, T, N, D)}) -> VideoFeatures."""
         if not self.trains_from_cache:
             trained = [s.name for s in self.strategies if s.trains_backbone or s.needs_tokens]
-            raise ValueError(f"strategies {trained or [s.name for s in self.strategies]} need the backbone run on pixels; "
-                             "cached features would give a different model")
+            raise ValueError(f"strategies {trained or [s.name for s in self.strategies]} "
+                             "need the backbone run on pixels; cached features would give a different model")
         missing = [i for i in self._layers if f"layers.{i}" not in tensors]
         if missing:
-            raise KeyError(f"the cached features lack block outputs {missing}; fill the cache with layers={self._layers}")
+            raise KeyError(f"the cached features lack block outputs {missing}; "
+                           f"fill the cache with layers={self._layers}")
         feats = VideoFeatures.from_tensors(tensors, self.backbone.token_layout.num_prefix_tokens)
         feats.layers = {i: feats.layers[i] for i in self._layers}
         return feats

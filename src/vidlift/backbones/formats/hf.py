@@ -56,7 +56,8 @@ def _key_map(cfg: CLIPConfig) -> dict[str, str]:
     if cfg.loss == "siglip":
         m[v + "embeddings.patch_embedding.bias"] = "visual.patch_embed.bias"
         m[v + "head.probe"] = "visual.attn_pool.probe"
-        for a, b in (("attention.out_proj", "attn.out_proj"), ("layernorm", "norm"), ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
+        for a, b in (("attention.out_proj", "attn.out_proj"), ("layernorm", "norm"),
+                     ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
             for p in ("weight", "bias"):
                 m[f"{v}head.{a}.{p}"] = f"visual.attn_pool.{b}.{p}"
         m["text_model.head.weight"] = "text_proj.weight"
@@ -82,8 +83,8 @@ def config_from_hf(d: dict[str, Any], source: str = "config.json") -> CLIPConfig
     siglip = model_type == "siglip"
     # Defaults are those of transformers' config classes (which omit default values when saving).
     vdef = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                image_size=224, patch_size=16 if siglip else 32, hidden_act="gelu_pytorch_tanh" if siglip else "quick_gelu",
-                layer_norm_eps=1e-6 if siglip else 1e-5)
+                image_size=224, patch_size=16 if siglip else 32,
+                hidden_act="gelu_pytorch_tanh" if siglip else "quick_gelu", layer_norm_eps=1e-6 if siglip else 1e-5)
     tdef = dict(hidden_size=768 if siglip else 512, intermediate_size=3072 if siglip else 2048,
                 num_hidden_layers=12, num_attention_heads=12 if siglip else 8,
                 max_position_embeddings=64 if siglip else 77, vocab_size=32000 if siglip else 49408,
@@ -119,7 +120,8 @@ def config_from_hf(d: dict[str, Any], source: str = "config.json") -> CLIPConfig
         return CLIPConfig(
             embed_dim=embed, vision=vision, text=text, loss="siglip", vision_proj=False,
             logit_scale_init=2.302585, logit_bias_init=-10.0,
-            preprocess=PreprocessConfig(image_size=vision.image_size, mean=SIGLIP_MEAN, std=SIGLIP_STD, resize_mode="squash"),
+            preprocess=PreprocessConfig(image_size=vision.image_size, mean=SIGLIP_MEAN, std=SIGLIP_STD,
+                                        resize_mode="squash"),
         )
     return CLIPConfig(
         embed_dim=d.get("projection_dim", 512), vision=vision, text=text,
@@ -128,7 +130,8 @@ def config_from_hf(d: dict[str, Any], source: str = "config.json") -> CLIPConfig
     )
 
 
-def preprocess_from_hf(d: dict[str, Any], cfg: CLIPConfig, source: str = "preprocessor_config.json") -> PreprocessConfig:
+def preprocess_from_hf(d: dict[str, Any], cfg: CLIPConfig,
+                       source: str = "preprocessor_config.json") -> PreprocessConfig:
     """Read mean/std/sizes from ``preprocessor_config.json`` (HF image processor settings).
 
     CLIP: resize the shorter side to ``size.shortest_edge``, centre-crop ``crop_size``;
@@ -211,7 +214,8 @@ def from_hf_state_dict(sd: dict[str, Tensor], cfg: CLIPConfig, source: str = "mo
                 out[dst] = t.reshape(1, 1, -1)
             else:
                 out[dst] = t
-        elif cfg.loss == "siglip" and (mm := re.fullmatch(r"vision_model\.head\.attention\.in_proj_(weight|bias)", key)):
+        elif cfg.loss == "siglip" and (
+                mm := re.fullmatch(r"vision_model\.head\.attention\.in_proj_(weight|bias)", key)):
             for name, part in zip("qkv", t.chunk(3, dim=0)):
                 out[f"visual.attn_pool.attn.{name}_proj.{mm[1]}"] = part.contiguous()
         else:
@@ -271,7 +275,8 @@ def hf_preprocessor_dict(cfg: CLIPConfig) -> dict[str, Any]:
         "resample": 3 if p.interpolation == "bicubic" else 2, "do_center_crop": crop,
     }
     if crop:
-        d.update(size={"shortest_edge": p.resize_size or p.image_size}, crop_size={"height": p.image_size, "width": p.image_size})
+        d.update(size={"shortest_edge": p.resize_size or p.image_size},
+                 crop_size={"height": p.image_size, "width": p.image_size})
     else:
         d["size"] = {"height": p.image_size, "width": p.image_size}
     return d

@@ -49,7 +49,8 @@ _UNSUPPORTED_TOWER_KEYS = (
     "act_kwargs", "no_causal_mask", "ls_init_value", "pos_embed_type", "embed_cls",
 )
 _DEFAULT_POOL = {"vision_cfg": "tok", "text_cfg": "argmax"}
-_TOWERS = (("visual.transformer.resblocks.", "visual.transformer.blocks."), ("transformer.resblocks.", "text.transformer.blocks."))
+_TOWERS = (("visual.transformer.resblocks.", "visual.transformer.blocks."),
+           ("transformer.resblocks.", "text.transformer.blocks."))
 
 # open_clip layouts of other backbone families (EVA-CLIP's timm tower …): each has
 # matches_config(model_cfg), matches_state_dict(sd), config_from_openclip_json(d) and

@@ -131,7 +131,8 @@ def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any
     if all(s > 0 for s in size):
         last = storage_offset + sum((s - 1) * st for s, st in zip(size, stride))
         if last >= numel:
-            raise _InvalidArchive(f"tensor of size {size} runs past the end of storage {storage.key!r} ({numel} elements)")
+            raise _InvalidArchive(f"tensor of size {size} runs past the end of storage {storage.key!r} "
+                                  f"({numel} elements)")
     return storage.flat.as_strided(size, stride, storage_offset)
 
 
@@ -197,7 +198,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
             raise _InvalidArchive(f"unsupported persistent id {pid!r:.80}")
         _, storage_type, key, _location, numel = pid
-        if not isinstance(storage_type, _StorageType) or not isinstance(key, str) or type(numel) is not int or numel < 0:
+        if (not isinstance(storage_type, _StorageType) or not isinstance(key, str)
+                or type(numel) is not int or numel < 0):
             raise _InvalidArchive(f"malformed storage reference {pid!r:.80}")
         return self._load_storage(key, storage_type.dtype, numel)
 
@@ -345,7 +347,8 @@ def _parse_code(text: str) -> dict[str, _ClassDecl]:
         for line in text.splitlines():
             m = _CLASS_RE.match(line)
             if m:
-                current = found.setdefault(m.group(1), {"is_module": m.group(2) == "Module", "__parameters__": [], "__buffers__": []})
+                current = found.setdefault(m.group(1), {"is_module": m.group(2) == "Module",
+                                                        "__parameters__": [], "__buffers__": []})
                 continue
             if line[:1] not in ("", " ", "\t"):
                 current = None
@@ -430,13 +433,16 @@ def read_torchscript_state_dict(path: str | os.PathLike[str]) -> dict[str, Tenso
     try:
         zf = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, EOFError, ValueError) as e:
-        raise ValueError(f"{source}: not a TorchScript archive (not a readable zip file; truncated or corrupt?): {e}") from e
+        raise ValueError(f"{source}: not a TorchScript archive "
+                         f"(not a readable zip file; truncated or corrupt?): {e}") from e
     try:
         with zf:
             prefix = _zip_prefix(zf.namelist())
             if prefix is None:
-                hint = " (it looks like a torch.save checkpoint)" if any(n.endswith("/data.pkl") for n in zf.namelist()) else ""
-                raise ValueError(f"{source}: not a TorchScript archive: no <prefix>/data.pkl with code/ or constants.pkl{hint}")
+                looks_saved = any(n.endswith("/data.pkl") for n in zf.namelist())
+                hint = " (it looks like a torch.save checkpoint)" if looks_saved else ""
+                raise ValueError(f"{source}: not a TorchScript archive: "
+                                 f"no <prefix>/data.pkl with code/ or constants.pkl{hint}")
             archive = _Archive(zf, prefix)
             data = archive.read("data.pkl")
             unpickler = _RestrictedUnpickler(data, source, _storage_loader(archive))

@@ -42,7 +42,8 @@ def fit_linear_probe(
     """Fit on features (N, D) and integer labels (N,); ``weight_decay`` is the L2 penalty on
     the weights (mean cross-entropy + wd·‖W‖²)."""
     if features.ndim != 2 or labels.shape != (features.shape[0],):
-        raise ValueError(f"expected features (N, D) and labels (N,), got {tuple(features.shape)} and {tuple(labels.shape)}")
+        raise ValueError("expected features (N, D) and labels (N,), "
+                         f"got {tuple(features.shape)} and {tuple(labels.shape)}")
     if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
         raise ValueError(f"labels must lie in [0, {num_classes})")
     labels = labels.long()
