@@ -28,6 +28,7 @@ from vidlift.data.clips import VideoClips
 from vidlift.data.datasets import read_kinetics
 from vidlift.data.sources import VideoItem
 from vidlift.data.video import SegmentSampler
+from vidlift.engine.optim import transfer_param_groups
 from vidlift.features.cache import FeatureCache
 from vidlift.synthetic.synth import generate
 from vidlift.transfer import TransferModel, get_strategy
@@ -76,7 +77,7 @@ def main() -> None:
             torch.manual_seed(0)
             backbone = load_backbone(args.backbone)
             model = TransferModel(backbone, [get_strategy(args.strategy)], num_frames=args.frames)
-            opt = torch.optim.AdamW(model.param_groups(1e-3, 0.01))
+            opt = torch.optim.AdamW(transfer_param_groups(model, 1e-3, 0.01))
             classes = model.encode_classes(names).detach()
             fill = 0.0
             if mode == "end_to_end":

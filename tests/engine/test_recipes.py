@@ -16,6 +16,7 @@ import pytest
 
 from vidlift.backbones import load_backbone
 from vidlift.engine.config import load_config
+from vidlift.engine.optim import transfer_param_groups
 from vidlift.tasks.registry import build_task
 from vidlift.transfer import TransferModel, get_strategy
 
@@ -76,7 +77,7 @@ def test_recipe_strategies_compose(path):
     cfg = load_config(path)
     model = TransferModel(load_backbone("tiny"), strategies(cfg, WIDTH_SPECIFIC), num_frames=cfg["task"]["frames"])
     lr = cfg["optim"]["lr"]
-    groups = model.param_groups(lr, cfg["optim"]["weight_decay"])
+    groups = transfer_param_groups(model, lr, cfg["optim"]["weight_decay"])
     assert sum(p.numel() for g in groups for p in g["params"]) > 0
     ft = [t for t in cfg["transfer"] if t["name"] == "full_finetune"]
     new = [n for n, p in model.named_parameters()

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from vidlift.data.video import SegmentSampler
+from vidlift.engine.optim import transfer_param_groups
 from vidlift.features.cache import FeatureCache
 from vidlift.transfer import Strategy, TransferCompositionError, TransferModel, get_strategy, save_delta
 
@@ -55,7 +56,8 @@ def test_negative_block_index_and_no_decay_for_tokens():
     model = TransferModel(tiny_backbone(), [_LastBlockProbe()], num_frames=4)
     assert len(model.backbone.visual.blocks[-1].hooks.sites["mlp_out"]) == 1
     assert len(model.backbone.visual.blocks[0].hooks.sites["mlp_out"]) == 0
-    decay = {id(p): g["weight_decay"] for g in model.param_groups(1e-3, weight_decay=0.1) for p in g["params"]}
+    groups = transfer_param_groups(model, 1e-3, weight_decay=0.1)
+    decay = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
     hook = model.backbone.visual.blocks[-1].hooks.sites["mlp_out"][0]
     assert decay[id(hook.weight)] == 0.1  # a matrix decays
     assert decay[id(hook.prompts)] == 0.0 and decay[id(hook.gain)] == 0.0  # tokens and gains do not
@@ -97,6 +99,6 @@ def test_learning_rate_and_weight_decay_per_parameter():
     for name in (prompts, "backbone.visual.pos_embed", "backbone.text.token_embedding.weight",
                  "backbone.visual.transformer.blocks.1.attn.q_proj.bias", "backbone.logit_scale"):
         assert model.no_weight_decay(name, params[name]), name
-    groups = model.param_groups(1.0, weight_decay=0.1)
+    groups = transfer_param_groups(model, 1.0, weight_decay=0.1)
     where = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
     assert where[id(params[block_q])] == (0.5, 0.1) and where[id(params[prompts])] == (10.0, 0.0)

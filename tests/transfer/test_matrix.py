@@ -18,6 +18,7 @@ from torch import nn
 
 from vidlift.backbones import CLIP, get_arch
 from vidlift.backbones.contract import BackboneCapabilityError, TowerBlock
+from vidlift.engine.optim import transfer_param_groups
 from vidlift.transfer import (
     STRATEGIES,
     DeltaMismatchError,
@@ -77,7 +78,7 @@ def test_declared_parameters_train_and_nothing_else(name, arch):
             assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, f"{name}: zero gradient for {n}"
         else:
             assert p.grad is None, f"{name}: undeclared {n} got a gradient"
-    opt = torch.optim.AdamW(model.param_groups(1e-2, weight_decay=0.1))
+    opt = torch.optim.AdamW(transfer_param_groups(model, 1e-2, weight_decay=0.1))
     opt.step()
     for n, p in model.named_parameters():
         if n in frozen_before:

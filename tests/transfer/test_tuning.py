@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from vidlift.backbones import load_backbone
+from vidlift.engine.optim import transfer_param_groups
 from vidlift.transfer import Strategy, TransferCompositionError, TransferModel
 from vidlift.transfer.adapted.lora import Lora
 from vidlift.transfer.adapted.tuning import FullFinetune, PartialTuning
@@ -84,7 +85,7 @@ def test_full_finetune_towers_validation_and_roundtrip():
 
 
 def _lr_of(model: TransferModel, lr: float) -> dict[str, float]:
-    by_id = {id(p): g["lr"] for g in model.param_groups(lr) for p in g["params"]}
+    by_id = {id(p): g["lr"] for g in transfer_param_groups(model, lr, 0.0) for p in g["params"]}
     return {n: by_id[id(p)] for n, p in model.trainable_parameters()}
 
 

@@ -38,7 +38,8 @@ CLIP_LAYOUT = Layout(
     head={"visual": ("visual.ln_post.", "visual.attn_pool.", "visual_proj."), "text": ("text.ln_final.", "text_proj.")},
     projection={"visual": ("visual_proj.",), "text": ("text_proj.",)},
     blocks={"visual": "visual.transformer.blocks.", "text": "text.transformer.blocks."},
-    tables=re.compile(r"^(visual\.(pos_embed|class_embedding|attn_pool\.probe)|text\.(pos_embed|token_embedding\.weight))$"),
+    tables=re.compile(r"^(visual\.(pos_embed|class_embedding|attn_pool\.probe)"
+                      r"|text\.(pos_embed|token_embedding\.weight))$"),
     lora={"visual": _BLOCK_LORA, "text": _BLOCK_LORA},
 )
 

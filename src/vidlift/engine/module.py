@@ -20,7 +20,7 @@ from ..backbones import load_backbone
 from ..tasks.registry import build_task
 from ..transfer import TransferModel, get_strategy
 from ..transfer.delta import delta_keys
-from .optim import is_gain_or_bias, param_groups, warmup_cosine_schedule, warmup_steps_of
+from .optim import is_gain_or_bias, param_groups, transfer_param_groups, warmup_cosine_schedule, warmup_steps_of
 
 
 class CheckpointMismatchError(ValueError):
@@ -143,13 +143,7 @@ class TransferTaskModule(L.LightningModule):
     def configure_optimizers(self):
         o = self.config["optim"]
         lr, wd = o["lr"], o["weight_decay"]
-        model = self.model
-        if callable(getattr(model, "lr_scale", None)) and callable(getattr(model, "no_weight_decay", None)):
-            # The strategies' per-parameter rates (layer-wise decay, new modules) and decay rule.
-            trainable = ((n, p) for n, p in model.named_parameters() if p.requires_grad)
-            groups = param_groups(trainable, lr, wd, lr_scale=model.lr_scale, no_decay=model.no_weight_decay)
-        else:
-            groups = model.param_groups(lr, wd)
+        groups = transfer_param_groups(self.model, lr, wd)
         groups += param_groups(((n, p) for n, p in self.task.named_parameters() if p.requires_grad), lr, wd,
                                no_decay=is_gain_or_bias)  # the head: a classifier, no tables
         groups = [g for g in groups if g["params"]]

@@ -8,33 +8,23 @@ tiny-ILFM pretraining recipe (:func:`vidlift.synthetic.pretrain.build_optimizer`
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-# Learned tokens and lookup tables: position / temporal embeddings, class token, text token
-# embedding, prompts and context vectors, queries. Decay would pull them towards zero, which
-# for a table means towards "no position" rather than towards a simpler function.
-TABLES = re.compile(r"(pos_embed|position|temporal_embed|time_embed|prompt|\.ctx$|query|class_embedding|"
-                    r"token_embedding|probe)")
-
+if TYPE_CHECKING:
+    from ..transfer import TransferModel
 
 def is_gain_or_bias(name: str, param: torch.Tensor) -> bool:
     """Gains, biases and scalars (ndim < 2): never decayed, as CLIP and most recipes."""
     return param.ndim < 2
 
 
-def default_no_decay(name: str, param: torch.Tensor) -> bool:
-    """No weight decay on gains, biases and scalars, nor on token / position tables (:data:`TABLES`)."""
-    return param.ndim < 2 or TABLES.search(name) is not None
-
-
 def param_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], lr: float, weight_decay: float,
                  lr_scale: Callable[[str], float] = lambda name: 1.0,
-                 no_decay: Callable[[str, torch.Tensor], bool] = default_no_decay) -> list[dict[str, Any]]:
+                 no_decay: Callable[[str, torch.Tensor], bool] = is_gain_or_bias) -> list[dict[str, Any]]:
     """AdamW parameter groups: ``lr × lr_scale(name)`` and ``weight_decay`` (0 where
     ``no_decay(name, param)``), one group per distinct (rate, decay), in order of first
     appearance, parameters in the given order. Pass only the parameters that train."""
@@ -43,6 +33,14 @@ def param_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], lr: float
         wd = 0.0 if no_decay(name, p) else weight_decay
         groups.setdefault((lr * lr_scale(name), wd), []).append(p)
     return [{"params": ps, "lr": g_lr, "weight_decay": wd} for (g_lr, wd), ps in groups.items()]
+
+
+def transfer_param_groups(model: TransferModel, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    """:func:`param_groups` of a TransferModel's trainable parameters with its strategies' rates
+    (``model.lr_scale``: layer-wise decay, new modules) and decay rule (``model.no_weight_decay``:
+    gains, biases, token and position tables)."""
+    return param_groups(model.trainable_parameters(), lr, weight_decay, lr_scale=model.lr_scale,
+                        no_decay=model.no_weight_decay)
 
 
 def warmup_steps_of(total_steps: int, warmup_steps: int = 0, warmup_ratio: float = 0.0) -> int:
@@ -73,5 +71,5 @@ def warmup_cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, w
     return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, warmup_steps, min_lr_ratio))
 
 
-__all__ = ["param_groups", "default_no_decay", "is_gain_or_bias", "TABLES", "warmup_steps_of", "warmup_cosine",
+__all__ = ["param_groups", "transfer_param_groups", "is_gain_or_bias", "warmup_steps_of", "warmup_cosine",
            "warmup_cosine_schedule"]

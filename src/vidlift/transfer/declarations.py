@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -235,15 +235,6 @@ class TransferDeclarations(nn.Module):
         if not self.is_added(name) and name.startswith("backbone."):
             return self.backbone.is_table(name.removeprefix("backbone."))
         return bool(_NO_DECAY.search(name))
-
-    def param_groups(self, lr: float, weight_decay: float = 0.0) -> list[dict[str, Any]]:
-        """AdamW-style groups of the trainable parameters: lr × :meth:`lr_scale`, and
-        ``weight_decay`` except where :meth:`no_weight_decay`."""
-        groups: dict[tuple[float, float], list[nn.Parameter]] = {}
-        for name, p in self.trainable_parameters():
-            wd = 0.0 if self.no_weight_decay(name, p) else weight_decay
-            groups.setdefault((lr * self.lr_scale(name), wd), []).append(p)
-        return [{"params": ps, "lr": g_lr, "weight_decay": wd} for (g_lr, wd), ps in groups.items()]
 
     def parameter_report(self) -> ParameterReport:
         from .report import ParameterReport
