@@ -329,3 +329,11 @@ def test_gflops_per_clip_counts_every_matmul_and_attention():
                  + 64 * 32 * 2)
     model = TransferModel(tiny_backbone(), [], num_frames=4)
     assert gflops_per_clip(model, 4, 32) == pytest.approx(4 * per_frame / 1e9, rel=1e-9)
+
+
+def test_fit_of_a_task_that_trains_nothing_is_refused_before_training(sets, tmp_path):
+    """The engine asks the task contract (``Task.trains``), not the config's head name."""
+    cfg = recognition_config(sets, tmp_path / "run", head="zero_shot")
+    with pytest.raises(ValueError, match="trains nothing.*vidlift validate"):
+        fit(load_config(_write(cfg, tmp_path / "z.yaml")))
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -68,8 +68,7 @@ def _write_metrics(module: TransferTaskModule, out: Path, command: str, split: s
     cfg = module.config
     size = module.model.preprocess.size
     gflops = round(gflops_per_clip(module.model, module.task.frames, size), 4)
-    views_of = getattr(module.task, "views", None)
-    views = int(views_of(split)) if callable(views_of) and split else 1
+    views = int(module.task.views(split)) if split else 1
     record = {
         "command": command,
         "split": split,
@@ -99,9 +98,10 @@ def fit(config: dict[str, Any], ckpt_path: str | None = None, callbacks: list[An
     """Train; validate every ``check_val_every_n_epoch``; resume from ``ckpt_path`` ("last" =
     the run folder's last.ckpt). Writes checkpoints, the trained delta and metrics.json
     (the last validation's metrics). ``callbacks``: extra Lightning callbacks."""
-    if config["task"].get("head") == "zero_shot":
-        raise ValueError("the zero_shot head trains nothing: evaluate it with `vidlift validate` or `vidlift test`")
     module, data, out = _build(config)
+    if not module.task.trains:
+        raise ValueError(f"task {config['task']['name']!r} as configured trains nothing (a zero-shot head?): "
+                         "evaluate it with `vidlift validate` or `vidlift test`")
     (out / "config.yaml").write_text(dump_config(config))
     ckpt_dir = out / "checkpoints"
     if ckpt_path == "last":
@@ -111,7 +111,7 @@ def fit(config: dict[str, Any], ckpt_path: str | None = None, callbacks: list[An
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", auto_insert_metric_name=False,
                                  save_last=True, save_top_k=-1, every_n_epochs=1)
     trainer = _trainer(config, out, train=True, callbacks=[checkpoint, *callbacks])
-    data.with_val = _has_split(module, "val")
+    data.with_val = module.task.has_split("val")
     # The data module, not loaders: under DDP each process builds its loaders after the
     # trainer knows its rank (EpochSampler splits the clips).
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
@@ -119,11 +119,6 @@ def fit(config: dict[str, Any], ckpt_path: str | None = None, callbacks: list[An
         return {}
     save_delta(module.model, out / "delta.safetensors")
     return _write_metrics(module, out, "fit", "val" if data.with_val else None, ckpt_path)
-
-
-def _has_split(module: TransferTaskModule, split: str) -> bool:
-    has = getattr(module.task, "has_split", None)
-    return bool(has(split)) if callable(has) else True
 
 
 def evaluate(config: dict[str, Any], split: str, ckpt_path: str | None = None) -> dict[str, Any]:
