@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..table import render_table
+
 if TYPE_CHECKING:
     from .base import Insertion
     from .declarations import TransferDeclarations
@@ -33,12 +35,8 @@ class ParameterReport:
                 f"trainable%: {self.trainable_percent:.4f}")
 
     def table(self) -> str:
-        rows = [("strategy", "where", "what", "params")]
-        rows += [(i.strategy, i.where, i.what, f"{i.parameters:,}") for i in self.insertions]
-        widths = [max(len(r[c]) for r in rows) for c in range(4)]
-        lines = ["  ".join(r[c].ljust(widths[c]) if c < 3 else r[c].rjust(widths[c]) for c in range(4)) for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines + ["", self.summary()])
+        rows = [(i.strategy, i.where, i.what, f"{i.parameters:,}") for i in self.insertions]
+        return render_table(("strategy", "where", "what", "params"), rows, align="<<<>") + "\n\n" + self.summary()
 
     def to_dict(self) -> dict:
         return {
