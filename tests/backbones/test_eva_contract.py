@@ -349,5 +349,5 @@ def test_save_backbone_writes_eva_as_openclip_and_reloads(tmp_path):
     assert again.model.family == "eva-clip"
     x = torch.randn(2, 3, bb.preprocess.size, bb.preprocess.size)
     torch.testing.assert_close(again.model.encode_image(x), bb.model.encode_image(x), rtol=0, atol=0)
-    with pytest.raises(ValueError, match="eva-clip backbone only as 'openclip'"):
+    with pytest.raises(ValueError, match="eva-clip family only as 'openclip'"):
         save_backbone(bb.model, tmp_path / "hf", fmt="hf")

@@ -334,7 +334,7 @@ def save_backbone(model: VisionLanguageBackbone, out: str | Path, fmt: str = "hf
         # Other families write the open_clip layout through their registered layout.
         layout = next((lay for lay in oc_format.family_layouts() if lay.matches_family(model.family)), None)
         if fmt != "openclip" or layout is None:
-            raise ValueError(f"save_backbone writes a {model.family} backbone only as 'openclip'"
+            raise ValueError(f"save_backbone writes the {model.family} family only as 'openclip'"
                              f"{'' if layout else ' (and this family has no writer)'}; got {fmt!r}")
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
