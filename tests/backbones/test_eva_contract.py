@@ -155,8 +155,14 @@ def test_tokens_added_without_counting_them_are_refused(model):
         def forward(self, x, ctx):
             return torch.cat([x, x[:, :1]], dim=1)
 
-    model.add_hook("visual.blocks.0.block_in", AppendUncounted())
-    with pytest.raises(RuntimeError, match="num_prefix_tokens"):
+    class DropLast(nn.Module):
+        def forward(self, x, ctx):
+            return x[:, :-1]
+
+    # Added and removed within the last block: caught where RoPE is applied, not by a later block.
+    model.add_hook(f"visual.blocks.{model.vision_depth - 1}.block_in", AppendUncounted())
+    model.add_hook(f"visual.blocks.{model.vision_depth - 1}.block_out", DropLast())
+    with pytest.raises(RuntimeError, match=rf"block {model.vision_depth - 1}: .*num_prefix_tokens"):
         model.encode_video(_video())
 
 
@@ -281,8 +287,18 @@ def test_lora_through_peft_starts_as_the_plain_model(model):
     with torch.no_grad():
         torch.testing.assert_close(model.encode_video(video), before, rtol=0, atol=1e-6)
     assert not any(".lora_" in n for n in model.parameter_names("visual", "block", 0))  # the family's own only
-    norm, attn = model.vision_block(0).attention_copy("divided_st")  # copies the frozen base weights
+    block = model.vision_block(0)
+    with torch.no_grad():  # a trained LoRA delta must not leak into the copy: it takes the base weights
+        for n, p in block.named_parameters():
+            if ".lora_B." in n:
+                p.fill_(0.5)
+    norm, attn = block.attention_copy("divided_st")
     assert not any("lora" in n for n, _ in attn.named_parameters())
+    base = block.attn.q_proj.base_layer.weight
+    x = torch.randn(3, base.shape[1])
+    with torch.no_grad():
+        assert not torch.allclose(block.attn.q_proj(x), block.attn.q_proj.base_layer(x))  # LoRA is active ...
+    torch.testing.assert_close(attn.q_proj.weight, base, rtol=0, atol=0)  # ... the copy is the base
 
 
 def test_text_encoder_capability(model):

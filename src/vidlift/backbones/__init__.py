@@ -1,6 +1,9 @@
 """Backbones: the contract every family implements (:mod:`.contract`), the families
 (:mod:`.registry`; CLIP/SigLIP in this package), and one factory for every public weight format."""
 
+# Last: the families outside the CLIP core register themselves on import (EVA-CLIP), so that
+# FAMILIES is complete as soon as vidlift.backbones is.
+from . import families  # noqa: E402, F401, I001
 from .config import ARCHS, CLIPConfig, PreprocessConfig, TextConfig, VisionConfig
 from .contract import BackboneCapabilityError, TextEncoder, TokenLayout, TowerBlock, VisionLanguageBackbone
 from .factory import FORMATS, Backbone, BackboneLoadError, BackboneMeta, load_backbone, save_backbone

@@ -13,7 +13,7 @@ The surface, by concern:
 identity               ``family``, ``config_dict()``, ``preprocess_config``, ``new_like()``
 image tower            ``vision_depth``, ``vision_width``, ``embed_dim``, ``token_layout``,
                        ``forward_video_features(video, layers)``, ``project_image``,
-                       ``encode_video``, ``encode_image``, ``image_tower_like(width, layers, heads)``
+                       ``encode_video``, ``encode_image``, ``image_tower_like(width, layers, heads, who)``
 hook sites             ``hook_sites()``, ``add_hook(site, module)``, ``vision_block(i)``
                        (a :class:`TowerBlock`: its own attention reusable along another axis)
 text (a capability)    ``text_encoder`` (a :class:`TextEncoder` or ``None``),
@@ -102,8 +102,9 @@ class TowerBlock(ABC):
     @abstractmethod
     def attention_copy(self, who: str) -> tuple[nn.Module, nn.Module]:
         """Fresh trainable copies (norm, attention) of the block's pre-attention norm and
-        attention, the attention a :class:`vidlift.backbones.layers.Attention`
-        (``forward(x, kv=None, attn_mask=None)``); divided space-time attention starts from them."""
+        attention, the attention called as :class:`vidlift.backbones.layers.Attention` is
+        (``forward(x, kv=None, attn_mask=None)``) over any sequence; divided space-time
+        attention starts from them. The family's own attention class may be returned (EVA's)."""
 
     @property
     @abstractmethod
@@ -151,10 +152,12 @@ class TextEncoder(ABC):
         row keeps its first ``max_tokens - 1`` tokens and its end-of-text token, then padding.
         The shape (M, L) is unchanged, so pooling still finds the end token."""
 
-    def transformer_init(self, width: int, layers: int) -> tuple[torch.Tensor, list[nn.Module]] | None:
-        """The position table (L, D) and the first ``layers`` blocks (pre-LN ResidualBlocks of
-        width ``width`` and MLP 4·width), for modules that start as a copy of the text
-        transformer (CLIP4Clip's seqTransf); ``None`` where the tower has no such blocks."""
+    def transformer_init(self, width: int, layers: int, heads: int) -> tuple[torch.Tensor, list[nn.Module]] | None:
+        """Fresh trainable copies of the position table (L, D) and of the first ``layers``
+        blocks, as :class:`~vidlift.backbones.layers.ResidualBlock` with ``heads`` heads (frozen
+        base weights, never adapter tensors), for modules that start as a copy of the text
+        transformer (CLIP4Clip's seqTransf); ``None`` where the tower has no such blocks of
+        width ``width`` with a 4·width MLP."""
         return None
 
 

@@ -215,6 +215,10 @@ class DualEncoder(VisionLanguageBackbone):
         if unknown or bad or not kinds or not towers:
             raise ValueError(f"LoRA targets: kinds must be among {', '.join(LORA_KINDS)} and towers among "
                              f"visual, text; got kinds={list(kinds)}, towers={list(towers)}")
+        missing = [(t, k) for t in towers for k in kinds if not lay.lora.get(t, {}).get(k)]
+        if missing:
+            raise ValueError(f"the {self.family} family has no Linear layers of kind "
+                             f"{', '.join(f'{k} in {t}' for t, k in missing)}")
         per_tower = []
         for tower in towers:
             inner = "|".join(re.escape(m) for k in kinds for m in lay.lora[tower][k])

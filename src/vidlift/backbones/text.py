@@ -123,8 +123,8 @@ class ClipTextEncoder(TextEncoder):
         out[long, max_tokens:] = self.tower.cfg.pad_token_id
         return out
 
-    def transformer_init(self, width: int, layers: int) -> tuple[torch.Tensor, list[nn.Module]] | None:
+    def transformer_init(self, width: int, layers: int, heads: int) -> tuple[torch.Tensor, list[nn.Module]] | None:
         cfg = self.tower.cfg
         if cfg.width != width or cfg.mlp_dim != 4 * width or len(self.tower.blocks) < layers:
             return None
-        return self.tower.pos_embed, list(self.tower.blocks)[:layers]
+        return self.tower.pos_embed.detach().clone(), [b.replica(heads) for b in list(self.tower.blocks)[:layers]]

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     import copy
     import dataclasses
 
-    from ..transfer import STRATEGIES, TransferModel
+    from ..backbones import BackboneCapabilityError
+    from ..transfer import STRATEGIES, TransferCompositionError, TransferModel
     from ..transfer.registry import get_strategy
 
     if args.strategy:
@@ -105,7 +106,12 @@ def run(args: argparse.Namespace) -> int:
         for i, (r, s) in enumerate(zip(rows, strategies)):
             # Every model needs a backbone of its own: a copy of the loaded one (the last uses it).
             own = backbone if i == len(rows) - 1 else dataclasses.replace(backbone, model=copy.deepcopy(backbone.model))
-            model = TransferModel(own, [s], num_frames=args.frames)
+            try:
+                model = TransferModel(own, [s], num_frames=args.frames)
+            except (BackboneCapabilityError, TransferCompositionError) as e:
+                # A refusal is an answer about this backbone, not a failure of the listing.
+                r.update(trainable=None, total=None, trainable_percent=None, refused=str(e))
+                continue
             rep = model.parameter_report()
             r.update(trainable=rep.trainable, total=rep.total, trainable_percent=round(rep.trainable_percent, 3))
             if args.strategy and not args.json:
@@ -118,10 +124,16 @@ def run(args: argparse.Namespace) -> int:
     from ..table import render_table
 
     cols = ["name", "root", "family", "paper"] + (["trainable", "total", "%"] if args.backbone else [])
-    table = [[r["name"], r["root"], r["family"], r["paper"]] +
-             ([f"{r['trainable']:,}", f"{r['total']:,}", f"{r['trainable_percent']:.2f}"] if args.backbone else [])
-             for r in rows]
+    def counts(r: dict) -> list[str]:
+        if r.get("refused"):
+            return ["refused", "", ""]
+        return [f"{r['trainable']:,}", f"{r['total']:,}", f"{r['trainable_percent']:.2f}"]
+
+    table = [[r["name"], r["root"], r["family"], r["paper"]] + (counts(r) if args.backbone else []) for r in rows]
     print(render_table(cols, table, align="<<<<" + (">>>" if args.backbone else "")))
+    for r in rows:
+        if r.get("refused"):
+            print(f"\n{r['name']} refused: {r['refused']}")
     if not args.backbone:
         print("\ndefaults:")
         for r in rows:

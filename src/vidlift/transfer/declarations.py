@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # Parameters of added modules that are tokens or tables rather than weights: no weight decay
 # (as CLIP, ViT and VPT train them). The backbone's own tables are its to name (``is_table``).
-_NO_DECAY = re.compile(r"(pos_embed|position|temporal_embed|time_embed|prompt|\.ctx$|query|class_embedding|"
+_NO_DECAY = re.compile(r"(pos_embed|position|temporal_embed|time_embed|prompt|\.ctx$|(^|\.)query$|class_embedding|"
                        r"token_embedding|probe)")
 
 

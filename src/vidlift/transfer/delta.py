@@ -17,6 +17,7 @@ open_clip's layout, as EVA-CLIP), and the remaining modules with their strategie
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,10 @@ from ..atomic import atomic_write
 from ..backbones import Backbone, load_backbone, save_backbone
 from .model import TransferModel
 
-FORMAT = "vidlift-transfer-delta/1"
+FORMAT = "vidlift-transfer-delta/2"
+# Format 1 (vidlift 0.1.0) named three strategies' tensors differently; they are renamed on load
+# (:func:`_upgrade_v1`), so a delta trained then still loads.
+OLD_FORMATS = ("vidlift-transfer-delta/1",)
 EXPORT_FORMAT = "vidlift-transfer-export/1"
 # Public formats an export writes its backbone in, first choice first: (save_backbone fmt, load spec prefix).
 _BACKBONE_FORMATS = (("hf", "hf:"), ("openclip", "openclip:auto:"))
@@ -115,7 +119,7 @@ def read_delta_metadata(path: str | Path) -> dict[str, Any]:
     if raw is None:
         raise DeltaMismatchError(f"{path}: no vidlift metadata; not a transfer delta")
     meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
+    if meta.get("format") != FORMAT and meta.get("format") not in OLD_FORMATS:
         raise DeltaMismatchError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     return meta
 
@@ -134,15 +138,37 @@ def load_delta(path: str | Path, backbone: Backbone | str) -> TransferModel:
             f"{path} was trained on backbone {want['identity']} ({want['spec']}), "
             f"not on {backbone.meta.identity} ({backbone.meta.spec}); load the backbone it was trained on")
     model = TransferModel(backbone, _build_strategies(meta["strategies"], str(path)), num_frames=meta["num_frames"])
-    _load_tensors(model, path, delta_keys(model))
+    _load_tensors(model, path, delta_keys(model), upgrade=meta["format"] in OLD_FORMATS)
     return model
 
 
-def _load_tensors(model: TransferModel, path: Path, expected: Any) -> None:
+def _upgrade_v1(tensors: dict[str, torch.Tensor], expected: set[str]) -> dict[str, torch.Tensor]:
+    """Format-1 tensor names -> today's: R²-Tuning's ``nn.MultiheadAttention`` packed
+    ``in_proj_weight`` / ``in_proj_bias`` become ``q_proj`` / ``k_proj`` / ``v_proj``; X-CLIP's
+    MIT layers ``layers.<i>`` become ``layers.blocks.<i>``; the X-CLIP prompt's
+    ``cross_attn.proj`` becomes ``cross_attn.out_proj``. Names already expected are kept."""
+    out: dict[str, torch.Tensor] = {}
+    renames = ((r"\.layers\.(\d+)\.", r".layers.blocks.\1."), (r"\.cross_attn\.proj\.", ".cross_attn.out_proj."))
+    for key, t in tensors.items():
+        packed = re.match(r"^(.*)\.in_proj_(weight|bias)$", key)
+        if key in expected:
+            out[key] = t
+        elif packed:
+            for name, part in zip(("q_proj", "k_proj", "v_proj"), t.chunk(3)):
+                out[f"{packed[1]}.{name}.{packed[2]}"] = part.contiguous()
+        else:
+            new = next((k for old, rep in renames if (k := re.sub(old, rep, key)) in expected), key)
+            out[new] = t
+    return out
+
+
+def _load_tensors(model: TransferModel, path: Path, expected: Any, upgrade: bool = False) -> None:
     from safetensors.torch import load_file
 
     tensors = load_file(str(path))
     expected = set(expected)
+    if upgrade:
+        tensors = _upgrade_v1(tensors, expected)
     missing, unexpected = expected - tensors.keys(), tensors.keys() - expected
     if missing or unexpected:
         raise DeltaMismatchError(

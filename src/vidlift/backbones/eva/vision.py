@@ -159,12 +159,18 @@ class EvaBlock(nn.Module, TowerBlock):
     # -- forward -------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, ctx: BlockContext, rope: Rope) -> torch.Tensor:
         """x (B·T, N, D) -> (B·T, N, D); ``rope`` (cos, sin) for the patch grid at the end of x."""
-        if x.shape[1] - rope[0].shape[0] != ctx.num_prefix_tokens:
-            raise RuntimeError(
-                f"eva-clip block {ctx.layer}: {x.shape[1]} tokens are not {ctx.num_prefix_tokens} prefix tokens + "
-                f"{rope[0].shape[0]} patches; hooks that add tokens must put them before the patches and count "
-                "them in ctx.num_prefix_tokens")
-        return pre_norm_block(self, x, ctx, lambda h: self.attn(h, attn_mask=ctx.attn_mask, rope=rope))
+
+        def attend(h: torch.Tensor) -> torch.Tensor:
+            # Checked where RoPE is applied, after any hook that changed the tokens: RoPE rotates
+            # the last gh·gw tokens, so anything else must sit before them and be counted.
+            if h.shape[1] - rope[0].shape[0] != ctx.num_prefix_tokens:
+                raise RuntimeError(
+                    f"eva-clip block {ctx.layer}: {h.shape[1]} tokens are not {ctx.num_prefix_tokens} prefix tokens "
+                    f"+ {rope[0].shape[0]} patches; hooks that add tokens must put them before the patches and "
+                    "count them in ctx.num_prefix_tokens")
+            return self.attn(h, attn_mask=ctx.attn_mask, rope=rope)
+
+        return pre_norm_block(self, x, ctx, attend)
 
 
 class EvaVisionTransformer(nn.Module):

@@ -46,7 +46,7 @@ class Lora(Strategy):
 
     LoRA alone models no time (the survey's remark); combine it with a temporal head.
     ``merge`` folds the deltas into the weights for inference (zero added latency, the
-    paper's point), after which the backbone is a plain CLIP again.
+    paper's point), after which the backbone holds its family's plain modules again.
 
     List it *before* strategies that declare backbone weights by name (partial tuning): PEFT
     renames the Linears it wraps (``…q_proj.weight`` → ``…q_proj.base_layer.weight``).

@@ -182,7 +182,8 @@ class PartialTuning(Strategy):
         if not names:
             raise TransferCompositionError(
                 f"partial_tuning: the {'/'.join(self.towers)} tower(s) of the {model.backbone.family} backbone have "
-                f"no {self.subset} (SigLIP has no image projection; add 'text' to towers or pick another subset)")
+                f"no {self.subset} parameters (SigLIP, for one, has no image projection); add 'text' to towers or "
+                "pick another subset")
         what = {"last_blocks": f"last {self.k} blocks and above", "norms": "LayerNorm gains and biases",
                 "biases": "bias terms (BitFit)", "projections": "joint-space projections"}[self.subset]
         model.train_backbone(names, f"{what} of the {' and '.join(self.towers)} tower(s)")

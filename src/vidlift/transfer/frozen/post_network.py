@@ -81,13 +81,12 @@ class TemporalTransformerHead(nn.Module):
     @torch.no_grad()
     def init_from(self, positions: torch.Tensor, blocks: list[nn.Module]) -> None:
         """Start as a copy of a transformer: the first rows of ``positions`` (L, E) and
-        ``blocks`` (:class:`~vidlift.backbones.layers.ResidualBlock`, replicated with this
-        head's heads; their frozen base weights under LoRA wrappers, never the LoRA tensors —
-        at build time B = 0, so the base weight is the layer's function)."""
+        ``blocks``, copies made for this head (``TextEncoder.transformer_init`` with this
+        head's heads: frozen base weights under LoRA wrappers, never the LoRA tensors — at build
+        time B = 0, so the base weight is the layer's function)."""
         n = min(self.frame_position_embeddings.shape[0], positions.shape[0])
         self.frame_position_embeddings[:n].copy_(positions[:n])
-        heads = self.transformer.blocks[0].num_heads
-        self.transformer.blocks = nn.ModuleList(b.replica(heads) for b in blocks)
+        self.transformer.blocks = nn.ModuleList(blocks)
 
     def frame_outputs(self, features: VideoFeatures) -> torch.Tensor:
         """(B, T, E) -> (B, T, E): the frames after temporal self-attention, with the residual."""
@@ -146,7 +145,7 @@ class TemporalTransformer(Strategy):
         rows = self.max_frames or (text.context_length if text is not None else _DEFAULT_ROWS)
         head = TemporalTransformerHead(e, self.layers, heads, rows, _DEFAULT_ACT, _DEFAULT_LN_EPS)
         what = f"seqTransf {self.layers}x{e}, {heads} heads"
-        init = text.transformer_init(e, self.layers) if self.init_from_text and text is not None else None
+        init = text.transformer_init(e, self.layers, heads) if self.init_from_text and text is not None else None
         if init is not None:
             head.init_from(*init)
             what += ", initialised from the text tower"
