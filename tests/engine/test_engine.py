@@ -187,6 +187,33 @@ def test_a_wrong_key_in_a_file_names_its_line_and_the_known_keys(tmp_path):
         load_config(path)
 
 
+def test_task_and_dataset_keys_and_section_shapes_are_checked_with_their_line(tmp_path):
+    """A typo in the task or its dataset, or a section of the wrong shape, stops at load time
+    (so also under --print-config) with the file, line and what is known, before any model."""
+    path = tmp_path / "run.yaml"
+    path.write_text("task:\n  name: recognition\n  hed: linear\n  dataset: {format: kinetics, video_root: v}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:3: unknown key 'task.hed' \(did you mean 'head'\?\); "
+                                          "task 'recognition' takes: dataset, frames, head"):
+        load_config(path)
+    path.write_text("task:\n  name: recognition\n  dataset:\n    format: kinetics\n    video_root: v\n"
+                    "    trian: t.csv\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:6: unknown key 'task.dataset.trian' \(did you mean 'train'\?\); "
+                                          "the kinetics format takes: format, root, video_root"):
+        load_config(path)
+    path.write_text("task:\n  name: retrieval\n  dataset: {format: kinetics, video_root: v}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:3: .*provides labelled clips, but retrieval needs captioned"):
+        load_config(path)
+    path.write_text("task: {name: recognition, dataset: {format: kinetic}}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:1: task.unknown dataset.format 'kinetic'; formats: .*kinetics"):
+        load_config(path)
+    path.write_text("backbone: tiny\ntransfer: {name: lora}\ntask: {name: recognition}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:2: transfer must be a list of mappings with a name"):
+        load_config(path)
+    path.write_text("task: {name: recognition}\n")
+    with pytest.raises(ConfigError, match=r"^command line: override 'trainer=\[1\]': trainer must be a mapping"):
+        load_config(path, ["trainer=[1]"])
+
+
 def test_trainer_takes_any_lightning_argument_but_those_vidlift_sets(tmp_path):
     from vidlift.engine.run import _trainer
 

@@ -273,9 +273,24 @@ def parse_override(item: str, source: str = "command line") -> tuple[str, Any]:
     return key.strip(), OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
+# Sections whose shape a YAML slip most often gets wrong, and what they must be.
+_SHAPES = {"transfer": ("a list of mappings with a name, e.g. transfer: [{name: lora, r: 8}]", list),
+           "task": ("a mapping with a name, e.g. task: {name: recognition, ...}", dict),
+           "data": ("a mapping", dict), "optim": ("a mapping", dict), "trainer": ("a mapping", dict)}
+
+
+def _check_shape(key: str, value: Any, where: str) -> None:
+    if key in _SHAPES and value is not None:
+        plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+        what, kind = _SHAPES[key]
+        if not isinstance(plain, kind):
+            raise ConfigError(f"{where}: {key} must be {what}; got {plain!r}")
+
+
 def _apply(cfg: DictConfig, item: str) -> None:
     where = f"command line: override {item!r}"
-    key, _ = parse_override(item)
+    key, value = parse_override(item)
+    _check_shape(key, value, where)
     try:
         cfg.merge_with_dotlist([item])
     except IndexError as e:  # a list item past the end
@@ -298,6 +313,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if path is not None:
         sources.path = Path(path)
         raw, sources.lines = _read(sources.path)
+        for key in raw:
+            _check_shape(str(key), raw[key], sources.where(str(key)))
         try:
             cfg = OmegaConf.merge(cfg, raw)
         except OmegaConfBaseException as e:
@@ -331,6 +348,7 @@ def _validate(cfg: dict[str, Any], sources: _Sources) -> None:
 
     if task["name"] not in TASKS:
         raise ConfigError(f"{where('task.name')}: task.name {task['name']!r} is unknown; tasks: {', '.join(TASKS)}")
+    _validate_task(task, TASKS[task["name"]], where)
     from ..transfer import STRATEGIES
 
     for i, t in enumerate(cfg["transfer"]):
@@ -366,6 +384,33 @@ def _validate(cfg: dict[str, Any], sources: _Sources) -> None:
     if not (len(betas) == 2 and all(0 <= b < 1 for b in betas)):
         raise ConfigError(f"{where('optim.betas')}: optim.betas must be two numbers in [0, 1), e.g. [0.9, 0.999], "
                           f"got {betas!r}")
+
+
+def _validate_task(task: dict[str, Any], cls: type, where: Any) -> None:
+    """The task's keys against its constructor, and its ``dataset`` mapping against the format
+    registry: an unknown key names its file and line and the known keys."""
+    takes = [k for k in inspect.signature(cls.__init__).parameters if k != "self"]
+    for key in task:
+        if key != "name" and key not in takes:
+            raise _unknown_key(where(f"task.{key}"), f"task.{key}", takes, f"task {task['name']!r} takes")
+    dataset = task.get("dataset")
+    if cls.dataset_kind is None or not isinstance(dataset, dict):
+        return  # the task's own constructor says what is wrong
+    from ..data.datasets import DatasetConfig, get_format
+
+    try:
+        fmt = get_format(dataset.get("format"))
+    except ValueError as e:
+        raise ConfigError(f"{where('task.dataset.format')}: task.{e}") from None
+    known = [*fmt.keys, *cls.dataset_task_keys]
+    for key in dataset:
+        if key not in known:
+            raise _unknown_key(where(f"task.dataset.{key}"), f"task.dataset.{key}", known,
+                               f"the {fmt.name} format takes")
+    try:
+        DatasetConfig(dataset, task["name"], cls.dataset_kind, task_keys=cls.dataset_task_keys)
+    except ValueError as e:  # a format of another kind, a missing required key
+        raise ConfigError(f"{where('task.dataset')}: {e}") from None
 
 
 def dump_config(cfg: dict[str, Any]) -> str:

@@ -57,6 +57,11 @@ class Task(nn.Module, ABC):
     """
 
     name: ClassVar[str]
+    # What the task's ``dataset`` mapping must provide (a kind of :mod:`vidlift.data.datasets.
+    # registry`) and the keys the task itself reads from it, so that a config is checked
+    # against the format registry before anything is built.
+    dataset_kind: ClassVar[str | None] = None
+    dataset_task_keys: ClassVar[tuple[str, ...]] = ()
     frames: int  # frames per clip: the engine builds the model for it and counts FLOPs per such clip
 
     @abstractmethod

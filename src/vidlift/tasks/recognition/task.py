@@ -62,13 +62,15 @@ class RecognitionTask(Task):
     """
 
     name: ClassVar[str] = "recognition"
+    dataset_kind: ClassVar[str | None] = LABELLED_CLIPS
+    dataset_task_keys: ClassVar[tuple[str, ...]] = ("class_texts",)
 
     def __init__(self, dataset: dict[str, Any], frames: int = 8, head: str = "similarity",
                  prompt: str = DEFAULT_PROMPT, few_shot: int | None = None, few_shot_seed: int = 0,
                  test_clips: int = 1, test_crops: int = 1, label_smoothing: float = 0.0, loss: str = "ce",
                  freeze_classifier: bool = False, backend: str = "pyav", seed: int = 0) -> None:
         super().__init__()
-        self.data = DatasetConfig(dataset, "recognition", LABELLED_CLIPS, task_keys=("class_texts",))
+        self.data = DatasetConfig(dataset, self.name, self.dataset_kind, task_keys=self.dataset_task_keys)
         if not isinstance(frames, int) or frames < 1:
             raise ValueError(f"recognition: frames must be a positive integer, got {frames!r}")
         if head not in HEADS:

@@ -76,13 +76,15 @@ class RetrievalTask(Task):
     """
 
     name = "retrieval"
+    dataset_kind = CAPTIONED_VIDEOS
+    dataset_task_keys = ("queries",)
 
     def __init__(self, dataset: dict[str, Any], frames: int = 12, head: str = "video_embedding",
                  xpool_heads: int = 1, xpool_dropout: float = 0.3, max_words: int | None = None,
                  train_caption: str = "random", v2t: str = "best_caption", ties: str = "argsort",
                  predict_top_k: int = 5, backend: str = "pyav", seed: int = 0) -> None:
         super().__init__()
-        self.data = DatasetConfig(dataset, "retrieval", CAPTIONED_VIDEOS, task_keys=("queries",))
+        self.data = DatasetConfig(dataset, self.name, self.dataset_kind, task_keys=self.dataset_task_keys)
         for value, allowed, what in ((head, HEADS, "head"), (train_caption, TRAIN_CAPTIONS, "train_caption"),
                                      (v2t, V2T_MODES, "v2t"), (ties, TIES, "ties")):
             if value not in allowed:
