@@ -118,7 +118,7 @@ def test_missing_backend_names_pip_package(monkeypatch):
     with pytest.raises(BackendUnavailableError) as info:
         get_backend("decord")
     msg = str(info.value)
-    assert "'decord'" in msg and "pip install decord" in msg
+    assert "'decord'" in msg and "pip install 'vidlift[decord]'" in msg
     assert isinstance(info.value, ImportError)
     assert "decord" not in available_backends()
 
@@ -131,7 +131,7 @@ def test_backend_that_fails_to_load_is_unavailable(monkeypatch, tmp_path):
     with pytest.raises(BackendUnavailableError) as info:
         decode("whatever.mp4", [0], backend="torchcodec")
     msg = str(info.value)
-    assert "pip install torchcodec" in msg and "libavcodec.so.61" in msg
+    assert "pip install 'vidlift[torchcodec]'" in msg and "libavcodec.so.61" in msg
 
 
 def test_unknown_backend_lists_choices():

@@ -361,6 +361,44 @@ def test_gflops_per_clip_counts_every_matmul_and_attention():
 def test_fit_of_a_task_that_trains_nothing_is_refused_before_training(sets, tmp_path):
     """The engine asks the task contract (``Task.trains``), not the config's head name."""
     cfg = recognition_config(sets, tmp_path / "run", head="zero_shot")
-    with pytest.raises(ValueError, match="trains nothing.*vidlift validate"):
+    with pytest.raises(ValueError, match="nothing to train.*vidlift validate"):
         fit(load_config(_write(cfg, tmp_path / "z.yaml")))
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_second_fit_into_a_run_folder_is_refused_and_changes_nothing(sets, tmp_path):
+    cfg = recognition_config(sets, tmp_path / "run", head="linear")
+    fit(load_config(_write(cfg, tmp_path / "r.yaml")))
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    last = (tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes()
+    with pytest.raises(ValueError, match="holds the checkpoints of an earlier run: resume it with --ckpt_path last"):
+        fit(load_config(tmp_path / "r.yaml", ["optim.lr=0.05"]))
+    assert (tmp_path / "run" / "config.yaml").read_text() == saved
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes() == last
+    assert not list((tmp_path / "run" / "checkpoints").glob("*-v1.ckpt"))
+
+
+def test_evaluation_without_a_single_decodable_clip_is_an_error(sets, tmp_path):
+    bad = tmp_path / "videos"
+    bad.mkdir()
+    for video in (sets["recognition"] / "videos").iterdir():
+        (bad / video.name).write_bytes(b"not a video")
+    cfg = recognition_config(sets, tmp_path / "run", head="linear")
+    cfg["task"]["dataset"]["video_root"] = str(bad)
+    with pytest.raises(ValueError, match="val: no clip could be evaluated"):
+        evaluate(load_config(_write(cfg, tmp_path / "r.yaml")), "val")
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_checkpoint_paths_that_are_not_checkpoints_fail_clearly(sets, tmp_path):
+    cfg = load_config(_write(recognition_config(sets, tmp_path / "run"), tmp_path / "r.yaml"))
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"\x80\x04 not a checkpoint")
+    with pytest.raises(ValueError, match=r"junk.ckpt: not a vidlift checkpoint \(.*\); .*never runs code"):
+        evaluate(cfg, "val", str(junk))
+    with pytest.raises(FileNotFoundError, match="no such checkpoint file"):
+        evaluate(cfg, "val", str(tmp_path / "missing.ckpt"))
+    (tmp_path / "plain.ckpt").write_bytes(b"")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "plain.ckpt")
+    with pytest.raises(ValueError, match="no state_dict"):
+        evaluate(cfg, "val", str(tmp_path / "plain.ckpt"))

@@ -50,3 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         # message that names the file; a traceback would bury it.
         print(f"vidlift {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if type(e).__name__ != "MisconfigurationException":  # Lightning's, for a trainer setting
+            raise
+        print(f"vidlift {args.command}: error: trainer: {e}", file=sys.stderr)
+        return 2

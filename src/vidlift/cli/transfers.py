@@ -21,8 +21,8 @@ def add_parser(sub) -> None:
                    help="only these strategies (repeat to compose several into one model)")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                    help="hyper-parameter override for --strategy, the syntax of `vidlift fit` overrides: VALUE "
-                   "read as YAML (--set r=16, --set 'targets=[q, v]'); KEY is a field of the chosen strategies "
-                   "or STRATEGY.FIELD for one of a composition")
+                   "read as YAML (--set r=16, --set 'targets=[attn_q, attn_v]'); KEY is a field of the chosen "
+                   "strategies or STRATEGY.FIELD for one of a composition")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
 

@@ -109,7 +109,8 @@ class TransferTaskModule(L.LightningModule):
             keys = {k for g in gathered for k in g}
             outputs = {k: torch.cat([g[k] for g in gathered if k in g]) for k in keys}
         if not outputs:
-            return
+            raise ValueError(f"{split}: no clip could be evaluated (every video of the split failed to decode? "
+                             "see the warnings above); no metrics to report")
         seconds = time.perf_counter() - self._eval_start
         self.throughput[f"{split}_clips_per_second"] = round(self._eval_clips / max(seconds, 1e-9), 3)
         metrics = self.task.compute_metrics(outputs, split)

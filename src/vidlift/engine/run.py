@@ -58,7 +58,16 @@ def _build(config: dict[str, Any]) -> tuple[TransferTaskModule, TaskDataModule, 
 
 def _load_weights(module: TransferTaskModule, ckpt_path: str | os.PathLike) -> None:
     """Trained tensors from a checkpoint (our own files; torch.load with weights_only=True)."""
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"{ckpt_path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as e:  # refused globals, a truncated or foreign file: never retry less safely
+        raise ValueError(f"{ckpt_path}: not a vidlift checkpoint ({type(e).__name__}); vidlift reads checkpoints "
+                         "as tensors only (weights_only=True) and never runs code from them") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise ValueError(f"{ckpt_path}: not a vidlift checkpoint (no state_dict); a trained delta "
+                         "(delta.safetensors) loads with vidlift.transfer.load_delta instead")
     check_checkpoint(module, ckpt, str(ckpt_path))
     module.load_state_dict(ckpt["state_dict"], strict=False)
 
@@ -99,15 +108,21 @@ def fit(config: dict[str, Any], ckpt_path: str | None = None, callbacks: list[An
     the run folder's last.ckpt). Writes checkpoints, the trained delta and metrics.json
     (the last validation's metrics). ``callbacks``: extra Lightning callbacks."""
     module, data, out = _build(config)
-    if not module.task.trains:
-        raise ValueError(f"task {config['task']['name']!r} as configured trains nothing (a zero-shot head?): "
-                         "evaluate it with `vidlift validate` or `vidlift test`")
-    (out / "config.yaml").write_text(dump_config(config))
+    if not module.task.trains or not any(p.requires_grad for p in module.parameters()):
+        raise ValueError(f"nothing to train: the strategies {[t['name'] for t in config['transfer']]} and the "
+                         f"{config['task']['name']} task as configured declare no trainable parameter (a zero-shot "
+                         "head, or meanP alone?); evaluate with `vidlift validate` or `vidlift test`, or add a "
+                         "strategy")
     ckpt_dir = out / "checkpoints"
     if ckpt_path == "last":
         ckpt_path = str(ckpt_dir / "last.ckpt")
         if not Path(ckpt_path).is_file():
             raise FileNotFoundError(f"{ckpt_path}: no last checkpoint to resume from in this run folder")
+    elif ckpt_path is None and any(ckpt_dir.glob("*.ckpt")):
+        # Lightning would add -v1 files beside the old ones and leave last.ckpt the earlier run's.
+        raise ValueError(f"{ckpt_dir} holds the checkpoints of an earlier run: resume it with --ckpt_path last, "
+                         "or train into another folder (out=...)")
+    (out / "config.yaml").write_text(dump_config(config))  # only once the run is known to start
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch}", auto_insert_metric_name=False,
                                  save_last=True, save_top_k=-1, every_n_epochs=1)
     trainer = _trainer(config, out, train=True, callbacks=[checkpoint, *callbacks])
@@ -140,14 +155,13 @@ def predict(config: dict[str, Any], ckpt_path: str | None = None, output: str | 
     if ckpt_path:
         _load_weights(module, ckpt_path)
     trainer = _trainer(config, out, train=False)
-    batches = trainer.predict(module, datamodule=data)
-    path = Path(output) if output else out / "predictions.jsonl"
-    if trainer.world_size > 1:
+    if trainer.world_size > 1:  # before any work
         raise ValueError("vidlift predict runs on one device (trainer.devices=1): each rank would hold only its share")
-    with open(path, "w") as f:
-        for records in batches or []:
-            for r in records:
-                f.write(json.dumps(r, default=float) + "\n")
+    path = Path(output) if output else out / "predictions.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batches = trainer.predict(module, datamodule=data)
+    lines = "".join(json.dumps(r, default=float) + "\n" for records in batches or [] for r in records)
+    atomic_write(path, lambda tmp: tmp.write_text(lines))
     return path
 
 

@@ -109,7 +109,9 @@ class Task(nn.Module, ABC):
         return 1
 
     def example_batch(self, transform: VideoTransform, num_frames: int) -> dict[str, Any]:
-        """One clip of zeros shaped like a real batch (1, T, 3, S, S), for counting FLOPs."""
+        """One clip of zeros shaped like a real batch (1, T, 3, S, S). Meant for counting a
+        step's FLOPs with the task head; the engine does not use it yet (its GFLOPs per clip
+        count ``encode_video`` only)."""
         s = transform.size
         return {"video": torch.zeros(1, num_frames, 3, s, s), "index": torch.zeros(1, dtype=torch.long),
                 "video_id": ["example"]}

@@ -38,7 +38,8 @@ class BackendUnavailableError(ImportError):
         self.backend = backend
         self.package = package
         self.detail = detail
-        msg = f"video backend '{backend}' is not available: install it with `pip install {package}`"
+        # The extra, not the bare package: it carries the version range that loads beside torch.
+        msg = f"video backend '{backend}' is not available: install it with `pip install 'vidlift[{backend}]'`"
         if detail:
             msg += f" ({detail})"
         super().__init__(msg)
