@@ -33,6 +33,27 @@ class VisionOutput:
     num_prefix_tokens: int = 0
 
 
+def frames_as_images(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int] | None]:
+    """Images (B, C, H, W) or clips (B, T, C, H, W) -> images (B[·T], C, H, W) and (B, T) for
+    clips (None for images): how every image tower of vidlift runs video."""
+    if x.ndim == 5:
+        return x.flatten(0, 1), (x.shape[0], x.shape[1])
+    if x.ndim != 4:
+        raise ValueError(f"expected (B, C, H, W) or (B, T, C, H, W), got shape {tuple(x.shape)}")
+    return x, None
+
+
+def tower_output(pooled: torch.Tensor, tokens: torch.Tensor, layers: dict[int, torch.Tensor],
+                 clips: tuple[int, int] | None, num_prefix_tokens: int) -> VisionOutput:
+    """A :class:`VisionOutput` with the frame axis folded back out for clips."""
+
+    def unfold(t: torch.Tensor) -> torch.Tensor:
+        return t if clips is None else t.unflatten(0, clips)
+
+    return VisionOutput(pooled=unfold(pooled), tokens=unfold(tokens), layers={i: unfold(t) for i, t in layers.items()},
+                        num_prefix_tokens=num_prefix_tokens)
+
+
 class AttentionPool(nn.Module):
     """SigLIP's multi-head attention pooling (MAP) head: one learned probe attends to all
     tokens, then a residual MLP (Zhai et al., "Sigmoid Loss for Language Image Pre-Training",
@@ -96,13 +117,8 @@ class VisionTransformer(nn.Module):
         self, x: torch.Tensor, return_layers: list[int] | str | None = None
     ) -> VisionOutput:
         """x (B, C, H, W) or (B, T, C, H, W) -> :class:`VisionOutput` (frame axis kept)."""
-        num_frames = None
-        if x.ndim == 5:
-            b, num_frames = x.shape[:2]
-            x = x.flatten(0, 1)
-        elif x.ndim != 4:
-            raise ValueError(f"expected (B, C, H, W) or (B, T, C, H, W), got shape {tuple(x.shape)}")
-        ctx = BlockContext("visual", num_frames=num_frames, num_prefix_tokens=self.num_prefix_tokens)
+        x, clips = frames_as_images(x)
+        ctx = BlockContext("visual", num_frames=clips and clips[1], num_prefix_tokens=self.num_prefix_tokens)
         x = self.patch_embed(x)
         gh, gw = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2)  # (B·T, gh·gw, D)
@@ -117,13 +133,4 @@ class VisionTransformer(nn.Module):
         x = self.ln_post(x)
         x = self.hooks.run("out", x, ctx)
         pooled = self.attn_pool(x) if self.attn_pool is not None else x[:, 0]
-
-        def unfold(t: torch.Tensor) -> torch.Tensor:
-            return t if num_frames is None else t.unflatten(0, (b, num_frames))
-
-        return VisionOutput(
-            pooled=unfold(pooled),
-            tokens=unfold(x),
-            layers={i: unfold(t) for i, t in layers.items()},
-            num_prefix_tokens=ctx.num_prefix_tokens,
-        )
+        return tower_output(pooled, x, layers, clips, ctx.num_prefix_tokens)

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..contract import BackboneCapabilityError, TowerBlock
 from ..layers import BLOCK_SITES, BlockContext, HookPoints, Transformer, normalize_layers, pre_norm_block
-from ..vision import VisionOutput
+from ..vision import VisionOutput, frames_as_images, tower_output
 from .config import EvaVisionConfig
 from .rope import apply_rope, rope_table
 
@@ -212,13 +212,8 @@ class EvaVisionTransformer(nn.Module):
     def forward(self, x: torch.Tensor, return_layers: list[int] | str | None = None) -> VisionOutput:
         """x (B, C, H, W) or (B, T, C, H, W) -> :class:`~vidlift.backbones.vision.VisionOutput`
         (frame axis kept)."""
-        num_frames = None
-        if x.ndim == 5:
-            b, num_frames = x.shape[:2]
-            x = x.flatten(0, 1)
-        elif x.ndim != 4:
-            raise ValueError(f"expected (B, C, H, W) or (B, T, C, H, W), got shape {tuple(x.shape)}")
-        ctx = BlockContext("visual", num_frames=num_frames, num_prefix_tokens=self.num_prefix_tokens)
+        x, clips = frames_as_images(x)
+        ctx = BlockContext("visual", num_frames=clips and clips[1], num_prefix_tokens=self.num_prefix_tokens)
         x = self.patch_embed(x)
         gh, gw = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2)  # (B·T, gh·gw, D)
@@ -240,10 +235,4 @@ class EvaVisionTransformer(nn.Module):
         ctx.layer = -1
         x = self.ln_post(x)
         x = self.hooks.run("out", x, ctx)
-        pooled = x[:, 0]
-
-        def unfold(t: torch.Tensor) -> torch.Tensor:
-            return t if num_frames is None else t.unflatten(0, (b, num_frames))
-
-        return VisionOutput(pooled=unfold(pooled), tokens=unfold(x), layers={i: unfold(t) for i, t in layers.items()},
-                            num_prefix_tokens=ctx.num_prefix_tokens)
+        return tower_output(x[:, 0], x, layers, clips, ctx.num_prefix_tokens)
