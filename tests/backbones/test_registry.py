@@ -54,3 +54,11 @@ def test_every_family_implements_the_whole_contract():
         assert isinstance(model, VisionLanguageBackbone)
         assert model.vision_depth >= 1 and model.embed_dim >= 1
         assert f"visual.blocks.{model.vision_depth - 1}.attn_out" in model.hook_sites()
+
+
+@pytest.mark.parametrize(("arch", "prefix", "class_token"),
+                         [("tiny-clip", 1, True), ("tiny-siglip", 0, False), ("tiny-eva", 1, True)])
+def test_token_layout_says_whether_there_is_a_class_token(arch, prefix, class_token):
+    layout = build_model(get_arch(arch)).token_layout
+    assert (layout.num_prefix_tokens, layout.class_token, layout.grid) == (prefix, class_token, (4, 4))
+    assert layout.num_tokens == prefix + 16

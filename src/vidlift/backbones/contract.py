@@ -66,12 +66,15 @@ class BackboneCapabilityError(ValueError):
 @dataclass(frozen=True)
 class TokenLayout:
     """The image tower's token sequence at its native resolution: ``num_prefix_tokens`` tokens
-    (class token) before ``grid[0] × grid[1]`` patch tokens of width ``width``."""
+    before ``grid[0] × grid[1]`` patch tokens of width ``width``; ``class_token``: whether the
+    first prefix token is a class token that summarises the image (CLIP, EVA: yes; SigLIP has
+    no prefix; a tower with register tokens has prefix tokens that are not one)."""
 
     num_prefix_tokens: int
     grid: tuple[int, int]
     width: int
     patch_size: int
+    class_token: bool = False
 
     @property
     def num_tokens(self) -> int:

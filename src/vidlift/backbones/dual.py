@@ -89,7 +89,8 @@ class DualEncoder(VisionLanguageBackbone):
     @property
     def token_layout(self) -> TokenLayout:
         v = self.cfg.vision
-        return TokenLayout(self.visual.num_prefix_tokens, (v.grid_size, v.grid_size), v.width, v.patch_size)
+        return TokenLayout(self.visual.num_prefix_tokens, (v.grid_size, v.grid_size), v.width, v.patch_size,
+                           class_token=getattr(self.visual, "class_embedding", None) is not None)
 
     def forward_video_features(self, video: torch.Tensor, layers: list[int] | str | None = None) -> VisionOutput:
         """video (B, T, C, H, W) -> :class:`VisionOutput` with the frame axis kept; pooled is

@@ -164,7 +164,7 @@ class XCLIP(Strategy):
 
     def apply(self, model: TransferModel) -> None:
         bb = model.backbone
-        class_token = bb.token_layout.num_prefix_tokens > 0
+        class_token = bb.token_layout.class_token
         heads = bb.vision_block(0).num_heads
         if self.train_backbone:
             model.train_backbone(image_tower_names(model), "image tower (fine-tuned)")
