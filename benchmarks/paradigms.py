@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -49,6 +50,8 @@ RETRIEVAL = {  # label -> transfer (retrieval needs a trainable video side; zero
 
 def run_one(config_path: str, out: Path, transfer: list, overrides: list[str], train: bool) -> dict:
     cfg = load_config(config_path, [f"out={out}", f"transfer={json.dumps(transfer)}", *overrides])
+    if train and out.exists():
+        shutil.rmtree(out)  # a row run again is run anew (vidlift fit refuses a folder with checkpoints)
     start = time.perf_counter()
     fitted = fit(cfg) if train else None
     tested = evaluate(cfg, "test", str(out / "checkpoints" / "last.ckpt") if train else None)
