@@ -308,7 +308,7 @@ def test_precision_clipping_accumulation_and_the_lr_schedule(sets, tmp_path, war
     rows = list(csv.DictReader(open(tmp_path / "run/csv/version_0/metrics.csv")))
     lrs = [float(r["train/lr"]) for r in rows if r.get("train/lr")]
     # The lr logged at each batch: linear warm-up over 2 optimiser steps (warmup_steps: 2) or
-    # over int(0.5 × 6) = 3 (warmup_ratio: 0.5), then cosine from 1e-2 down to min_lr_ratio ×
+    # over ceil(0.5 × 6) = 3 (warmup_ratio: 0.5), then cosine from 1e-2 down to min_lr_ratio ×
     # 1e-2, reached after the last of the 6 steps.
     steps = sorted(set(lrs), key=lrs.index)
     w = steps_of_warmup

@@ -62,6 +62,7 @@ def test_warmup_then_cosine_to_the_floor():
     assert all(f(s) > f(s + 1) for s in range(4, 10))
     assert warmup_cosine(10, 0)(0) == 1.0  # no warm-up: the full rate from the first step
     assert warmup_steps_of(200, warmup_steps=7) == 7 and warmup_steps_of(200, warmup_ratio=0.1) == 20
+    assert warmup_steps_of(8, warmup_ratio=0.1) == 1  # rounded up: a ratio never means no warm-up
 
 
 def test_schedule_steps_every_group():

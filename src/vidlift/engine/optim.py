@@ -44,9 +44,10 @@ def transfer_param_groups(model: TransferModel, lr: float, weight_decay: float) 
 
 
 def warmup_steps_of(total_steps: int, warmup_steps: int = 0, warmup_ratio: float = 0.0) -> int:
-    """Warm-up length in optimiser steps: ``warmup_steps``, or ``warmup_ratio`` of all steps."""
+    """Warm-up length in optimiser steps: ``warmup_steps``, or ``warmup_ratio`` of all steps,
+    rounded up (a ratio above 0 always gives at least one warm-up step)."""
     if warmup_ratio:
-        return int(warmup_ratio * total_steps)
+        return math.ceil(warmup_ratio * total_steps)
     return int(warmup_steps)
 
 
