@@ -21,7 +21,8 @@ text (a capability)    ``text_encoder`` (a :class:`TextEncoder` or ``None``),
 joint space            ``logits(v, t)``, ``scale_similarity(cos)``, ``score_activation``,
                        ``logit_scale_value()``
 parameters by role     ``parameter_names(tower, part, index)``, ``layer_index(name)``,
-                       ``lora_targets(towers, kinds)``, ``is_table(name)``
+                       ``lora_targets(towers, kinds)``, ``is_table(name)``,
+                       ``tower_parameter_count(tower)``
 runtime                ``device``, ``dtype``, ``set_grad_checkpointing``
 =====================  ========================================================================
 
