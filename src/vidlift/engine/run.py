@@ -15,6 +15,7 @@ Run folder::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 from pathlib import Path
@@ -32,6 +33,10 @@ from .config import dump_config
 from .cost import gflops_per_clip, peak_memory
 from .data import TaskDataModule
 from .module import TransferTaskModule, check_checkpoint
+
+# Lightning prints through a handler of its own on the "lightning" logger; passing its records on
+# to the root handler (which `vidlift` sets up) printed every line twice.
+logging.getLogger("lightning").propagate = False
 
 
 def _trainer(config: dict[str, Any], out: Path, train: bool, callbacks=()) -> L.Trainer:
