@@ -298,7 +298,7 @@ def test_xclip_prompt_reads_the_last_blocks_patch_tokens_before_ln_post(arch):
         text = model.encode_classes(NAMES)
         raw = model.backbone.forward_video_features(video, layers=[model.depth - 1])
         patches = raw.layers[model.depth - 1][:, :, model.backbone.visual.num_prefix_tokens :]
-        visual = cond.norm((cond.visual_ln(patches) @ cond.visual_proj).mean(1))
+        visual = cond.norm((cond.visual_ln(patches) @ cond.prompts_visual_proj).mean(1))
         gen = text.unsqueeze(0).expand(2, -1, -1)
         for layer in cond.decoder:
             gen = layer(gen, visual)

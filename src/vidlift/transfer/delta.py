@@ -146,9 +146,11 @@ def _upgrade_v1(tensors: dict[str, torch.Tensor], expected: set[str]) -> dict[st
     """Format-1 tensor names -> today's: R²-Tuning's ``nn.MultiheadAttention`` packed
     ``in_proj_weight`` / ``in_proj_bias`` become ``q_proj`` / ``k_proj`` / ``v_proj``; X-CLIP's
     MIT layers ``layers.<i>`` become ``layers.blocks.<i>``; the X-CLIP prompt's
-    ``cross_attn.proj`` becomes ``cross_attn.out_proj``. Names already expected are kept."""
+    ``cross_attn.proj`` becomes ``cross_attn.out_proj`` and its ``visual_proj`` X-CLIP's own
+    ``prompts_visual_proj``. Names already expected are kept."""
     out: dict[str, torch.Tensor] = {}
-    renames = ((r"\.layers\.(\d+)\.", r".layers.blocks.\1."), (r"\.cross_attn\.proj\.", ".cross_attn.out_proj."))
+    renames = ((r"\.layers\.(\d+)\.", r".layers.blocks.\1."), (r"\.cross_attn\.proj\.", ".cross_attn.out_proj."),
+               (r"\.visual_proj$", ".prompts_visual_proj"))
     for key, t in tensors.items():
         packed = re.match(r"^(.*)\.in_proj_(weight|bias)$", key)
         if key in expected:

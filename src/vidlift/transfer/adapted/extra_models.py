@@ -145,7 +145,7 @@ class XCLIP(Strategy):
     multi-frame integration transformer (``mit_layers`` layers) is the video head.
 
     X-CLIP fine-tunes the image encoder with its new modules: with ``train_backbone`` the whole
-    image tower (and ``visual_proj``) trains, otherwise only the new modules. The video-specific
+    image tower (with its projection into the joint space) trains, otherwise only the new modules. The video-specific
     text prompts of the paper are a separate strategy (prompt tuning), not part of this one.
     """
 

@@ -303,7 +303,7 @@ class VideoSpecificPrompt(nn.Module):
         self.extra_prefix = extra_prefix
         self.visual_ln = nn.LayerNorm(width)
         # X-CLIP draws this from N(0, 1); the LayerNorm below removes its overall scale.
-        self.visual_proj = nn.Parameter(torch.randn(width, embed_dim))
+        self.prompts_visual_proj = nn.Parameter(torch.randn(width, embed_dim))  # X-CLIP's own name
         self.norm = nn.LayerNorm(embed_dim)
         self.decoder = nn.ModuleList(_PromptGeneratorLayer(embed_dim, _heads(embed_dim)) for _ in range(layers))
         self.alpha = nn.Parameter(torch.full((embed_dim,), float(alpha)))
@@ -323,7 +323,7 @@ class VideoSpecificPrompt(nn.Module):
     def forward(self, text: torch.Tensor, features: VideoFeatures) -> torch.Tensor:
         dtype = self.alpha.dtype
         patches = self.visual_ln(self.patch_tokens(features).to(dtype)).mean(1)  # (B, P, D)
-        visual = self.norm(patches @ self.visual_proj)  # (B, P, E)
+        visual = self.norm(patches @ self.prompts_visual_proj)  # (B, P, E)
         base = text.to(dtype).unsqueeze(0).expand(visual.shape[0], -1, -1)  # (B, M, E)
         gen = base
         for layer in self.decoder:

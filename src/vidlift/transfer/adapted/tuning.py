@@ -137,14 +137,14 @@ class PartialTuning(Strategy):
     - ``"last_blocks"``: the top ``k`` blocks of each chosen tower and everything above them
       (final LayerNorm, SigLIP's MAP head, the projection), as MAE's partial fine-tuning
       (He et al., CVPR 2022, §4.3) tunes "the last several blocks" with what sits on top;
-    - ``"norms"``: every LayerNorm gain and bias of the chosen towers (ln_1, ln_2, ln_pre,
-      ln_post / ln_final, the MAP head's norm);
+    - ``"norms"``: every LayerNorm gain and bias of the chosen towers (the backbone's
+      ``parameter_names(tower, "norm")``: block, final and pooling-head norms, EVA's sub-LNs);
     - ``"biases"``: BitFit (Ben Zaken et al., "BitFit: Simple Parameter-efficient
       Fine-tuning for Transformer-based Masked Language-models", ACL 2022): every bias term of
       the chosen towers, the LayerNorm biases included as in BitFit's code (≈0.10M on a
       ViT-B/16 image tower);
-    - ``"projections"``: the linear maps into the joint space (``visual_proj``, and
-      ``text_proj`` when ``"text"`` is in ``towers``). The logit scale is *not* included: it
+    - ``"projections"``: the linear maps into the joint space (``parameter_names(tower,
+      "projection")``, the text one when ``"text"`` is in ``towers``). The logit scale is *not* included: it
       is a temperature shared by both towers, not a projection, and prompt / PEFT methods
       (CoOp) keep it fixed too. SigLIP has no image projection, so ``("visual",)`` finds
       nothing there (an error).
