@@ -12,7 +12,8 @@ import importlib.util
 
 # extra -> the import names of the packages it installs (kept in step with pyproject.toml).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "train": ("lightning", "tensorboard"),
+    "train": ("lightning", "tensorboard", "scipy"),
+    "captioning": ("pycocoevalcap",),
     "lora": ("peft",),
     "demo": ("matplotlib",),
 }

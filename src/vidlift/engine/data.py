@@ -10,7 +10,6 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..data.clips import collate_clips
 from ..tasks.base import Task
 
 
@@ -74,7 +73,7 @@ class TaskDataModule(L.LightningDataModule):
             rank, world = self.trainer.global_rank, self.trainer.world_size
         sampler = EpochSampler(len(ds), self.seed, shuffle, rank, world)
         return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
-                          collate_fn=collate_clips, persistent_workers=False)
+                          collate_fn=self.task.collate, persistent_workers=False)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True, self.batch_size)

@@ -23,6 +23,13 @@ from ..transfer.delta import delta_keys
 from .optim import is_gain_or_bias, param_groups, transfer_param_groups, warmup_cosine_schedule, warmup_steps_of
 
 
+def _concat(parts: list) -> torch.Tensor | list:
+    """Per-batch (or per-rank) outputs of one key: tensors concatenated on dim 0, lists extended."""
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts)
+    return [x for part in parts for x in part]
+
+
 class CheckpointMismatchError(ValueError):
     """A checkpoint made with another backbone than the config names."""
 
@@ -90,7 +97,7 @@ class TransferTaskModule(L.LightningModule):
         if batch is None:
             return
         for k, v in self.task.evaluation_step(self.model, batch).items():
-            self._outputs[k].append(v.detach().cpu())
+            self._outputs[k].append(v.detach().cpu() if isinstance(v, torch.Tensor) else list(v))
         self._eval_clips += len(batch["index"])
 
     def _eval_start_epoch(self) -> None:
@@ -98,7 +105,7 @@ class TransferTaskModule(L.LightningModule):
         self._eval_clips, self._eval_start = 0, time.perf_counter()
 
     def _eval_end(self, split: str) -> None:
-        outputs = {k: torch.cat(v) for k, v in self._outputs.items()}
+        outputs = {k: _concat(v) for k, v in self._outputs.items()}
         self._outputs.clear()
         if self.trainer.world_size > 1:
             # Metrics such as retrieval ranks need the whole split: gather every rank's outputs
@@ -107,7 +114,7 @@ class TransferTaskModule(L.LightningModule):
             gathered: list[Any] = [None] * self.trainer.world_size
             torch.distributed.all_gather_object(gathered, outputs)
             keys = {k for g in gathered for k in g}
-            outputs = {k: torch.cat([g[k] for g in gathered if k in g]) for k in keys}
+            outputs = {k: _concat([g[k] for g in gathered if k in g]) for k in keys}
         if not outputs:
             raise ValueError(f"{split}: no clip could be evaluated (every video of the split failed to decode? "
                              "see the warnings above); no metrics to report")

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..data.clips import collate_clips
 from ..data.transforms import VideoTransform
 
 if TYPE_CHECKING:
@@ -82,6 +83,12 @@ class Task(nn.Module, ABC):
         """Called by the engine at the start of every training epoch (for items keyed by a
         plain index; the engine's sampler also passes the epoch in each key)."""
 
+    def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Items -> one batch (the engine's ``collate_fn``; it runs in loader workers). Default
+        :func:`~vidlift.data.clips.collate_clips`; tasks whose items differ in length (whole
+        videos for grounding) pad here and add masks. ``None`` (nothing decoded) is skipped."""
+        return collate_clips(samples)
+
     @property
     def trains(self) -> bool:
         """Whether :meth:`training_step` has anything to train (False for an evaluation-only
@@ -93,12 +100,15 @@ class Task(nn.Module, ABC):
         """The loss of one training batch (task loss plus the strategies' auxiliary losses)."""
 
     @abstractmethod
-    def evaluation_step(self, model: TransferModel, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Per-batch outputs to gather (tensors with the batch on dim 0)."""
+    def evaluation_step(self, model: TransferModel, batch: dict[str, Any]) -> dict[str, torch.Tensor | list]:
+        """Per-batch outputs to gather: tensors with the batch on dim 0 (concatenated over
+        batches and devices), or lists with one JSON-able entry per item (extended), for
+        outputs whose size differs from item to item (grounding's windows)."""
 
     @abstractmethod
     def compute_metrics(self, outputs: dict[str, torch.Tensor], split: str) -> dict[str, float]:
-        """Metrics from the outputs of a whole split (each key concatenated over batches)."""
+        """Metrics from the outputs of a whole split (each key concatenated over batches: a
+        tensor, or a list for list outputs)."""
 
     def predict_step(self, model: TransferModel, batch: dict[str, Any]) -> list[dict[str, Any]]:
         """One JSON-able record per sample (``vidlift predict``)."""

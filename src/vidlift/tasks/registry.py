@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Task
+from .captioning.task import CaptioningTask
+from .grounding.task import GroundingTask
+from .qa.task import QATask
 from .recognition.task import RecognitionTask
 from .retrieval.task import RetrievalTask
 
 TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (
     RecognitionTask,
     RetrievalTask,
+    GroundingTask,
+    QATask,
+    CaptioningTask,
 )}
 
 

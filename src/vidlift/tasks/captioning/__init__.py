@@ -1,0 +1,1 @@
+"""The captioning task (being built; see issue 10)."""

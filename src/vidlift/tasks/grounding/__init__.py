@@ -1,0 +1,1 @@
+"""The grounding task (being built; see issue 10)."""

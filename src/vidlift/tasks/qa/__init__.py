@@ -1,0 +1,1 @@
+"""The qa task (being built; see issue 10)."""
