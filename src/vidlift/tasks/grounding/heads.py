@@ -122,5 +122,23 @@ class QueryConditionedVideoHead(Protocol):
         ...
 
 
-__all__ = ["GroundingHead", "GroundingInputs", "GroundingOutput", "GroundingTargets", "QueryConditionedVideoHead",
-           "TextQuery"]
+# Every grounding head, one line each: ``task.head`` name -> "module:Class" (imported when
+# built, so a head's module may import heavy or optional packages).
+HEADS: dict[str, str] = {
+    "moment_detr": "vidlift.tasks.grounding.moment_detr:MomentDETR",
+    "r2": "vidlift.tasks.grounding.r2_head:R2GroundingHead",
+}
+
+
+def head_class(name: str) -> type[GroundingHead]:
+    """The head class called ``name``; an unknown name fails with the known ones."""
+    import importlib
+
+    if name not in HEADS:
+        raise ValueError(f"unknown grounding head {name!r}; heads: {', '.join(HEADS)}")
+    module, cls = HEADS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+__all__ = ["HEADS", "head_class", "GroundingHead", "GroundingInputs", "GroundingOutput", "GroundingTargets",
+           "QueryConditionedVideoHead", "TextQuery"]
