@@ -1,10 +1,19 @@
-"""ActivityNet Captions reader: paragraph and per-sentence records, errors naming file and line."""
+"""ActivityNet Captions reader: paragraph and per-sentence records, grounding queries with the
+val_1/val_2 naming, errors naming file and line."""
 
 import json
+import logging
 
 import pytest
 
-from vidlift.data.datasets import AnnotationError, MissingVideosError, read_activitynet_captions
+from vidlift.data.datasets import (
+                                   MOMENT_QUERIES,
+                                   AnnotationError,
+                                   DatasetConfig,
+                                   MissingVideosError,
+                                   read_activitynet_captions,
+                                   read_activitynet_grounding,
+)
 
 DATA = {
     "v_QOlSCBRmfWY": {"duration": 82.73, "timestamps": [[0.83, 19.86], [17.37, 60.81], [56.26, 79.42]],
@@ -67,7 +76,6 @@ def test_sentences_with_times_clipped_to_the_duration(root):
     (lambda v: v["sentences"].__setitem__(1, 5), "sentence 1 should be str, got 5"),
     (lambda v: v["timestamps"].__setitem__(0, [1.0]), "timestamp 0 should be [start, end] seconds, got [1.0]"),
     (lambda v: v["timestamps"].__setitem__(0, [1.0, True]), "timestamp 0 should be [start, end] seconds"),
-    (lambda v: v["timestamps"].__setitem__(1, [20.0, 14.1]), "timestamp 1 [20.0, 14.1] starts after it ends"),
 ])
 def test_errors_name_the_line_of_the_video(root, change, message):
     path, _ = root
@@ -109,3 +117,54 @@ def test_lines_in_a_pretty_printed_file(root):
     records = read_activitynet_captions(path)
     assert [text.splitlines()[r.line - 1].strip()[:16] for r in records] == [
         '"v_QOlSCBRmfWY":', '"v_ehGHCYKzyZ8":', '"v_nwznKOuZM7w":']
+
+
+def test_a_reversed_timestamp_is_dropped_with_a_warning(root, caplog):
+    # The official train.json has two ("v_0bosp4-pyTM": [61.29, 60.71]); a paragraph keeps the text.
+    path, _ = root
+    data = json.loads(json.dumps(DATA))
+    data["v_ehGHCYKzyZ8"]["timestamps"][1] = [20.0, 14.1]
+    path.write_text(_dump(data))
+    with caplog.at_level(logging.WARNING):
+        moments = read_activitynet_captions(path, paragraph=False)
+    assert [(m.video_id, m.keys) for m in moments if m.video_id == "v_ehGHCYKzyZ8"] == [("v_ehGHCYKzyZ8", ("0",))]
+    assert len(moments) == 5
+    assert f"dropped 1 of 6 entries whose timestamp starts after it ends: {path}:3" in caplog.text
+    assert read_activitynet_captions(path)[1].captions == ("Two men stand on a field. They throw a frisbee.",)
+
+
+def test_grounding_queries(root, caplog):
+    path, videos = root
+    data = json.loads(json.dumps(DATA))
+    data["v_nwznKOuZM7w"]["timestamps"].append([31.0, 40.0])  # past the 30 s video: empty once clipped
+    data["v_nwznKOuZM7w"]["sentences"].append("Nothing happens.")
+    path.write_text(_dump(data))
+    with caplog.at_level(logging.WARNING):
+        queries = read_activitynet_grounding(path, videos)
+    assert [(q.qid, q.query, q.video_id, q.duration, q.relevant_windows, q.line) for q in queries] == [
+        ("v_QOlSCBRmfWY_0", "A young woman is seen standing in a room.", "v_QOlSCBRmfWY", 82.73, ((0.83, 19.86),), 2),
+        ("v_QOlSCBRmfWY_1", "The girl dances around the room.", "v_QOlSCBRmfWY", 82.73, ((17.37, 60.81),), 2),
+        ("v_QOlSCBRmfWY_2", "She ends by bowing.", "v_QOlSCBRmfWY", 82.73, ((56.26, 79.42),), 2),
+        ("v_ehGHCYKzyZ8_0", "Two men stand on a field.", "v_ehGHCYKzyZ8", 61.72, ((0.0, 14.1),), 3),
+        ("v_ehGHCYKzyZ8_1", "They throw a frisbee.", "v_ehGHCYKzyZ8", 61.72, ((14.1, 61.72),), 3),
+        ("v_nwznKOuZM7w_0", "A dog catches a ball.", "v_nwznKOuZM7w", 30.0, ((2.0, 9.5),), 4)]
+    assert "dropped 1 of 7 entries whose window is empty" in caplog.text and f"{path}:4" in caplog.text
+    assert [q.video_path.name for q in queries][::3] == ["v_QOlSCBRmfWY.mp4", "v_ehGHCYKzyZ8.mkv"]
+    assert all(q.clip_length == 2.0 and q.saliency_scores == () for q in queries)
+    assert read_activitynet_grounding(path, clip_length=1.0)[0].clip_length == 1.0
+
+
+def test_grounding_config_reads_val_1_and_val_2(tmp_path):
+    for name, vid in (("val_1", "v_a"), ("val_2", "v_b"), ("mine", "v_c")):
+        entry = {"duration": 10, "timestamps": [[1, 2]], "sentences": ["x"]}
+        (tmp_path / f"{name}.json").write_text(_dump({vid: entry}))
+    config = DatasetConfig({"format": "activitynet_grounding", "root": str(tmp_path), "val_1": "val_1.json",
+                            "val_2": "val_2.json", "clip_length": 1}, "grounding", MOMENT_QUERIES)
+    assert [config.source(s) for s in ("train", "val", "test", "predict")] == [None, "val_1", "val_2", "val_2"]
+    assert config.records("val")[0].video_id == "v_a" and config.records("test")[0].video_id == "v_b"
+    assert config.records("test")[0].clip_length == 1.0
+    config = DatasetConfig({"format": "activitynet_grounding", "root": str(tmp_path), "val": "mine.json",
+                            "val_1": "val_1.json"}, "grounding", MOMENT_QUERIES)
+    assert config.records("val")[0].video_id == "v_c" and not config.has_split("test")
+    with pytest.raises(ValueError, match=r"needs train or val or test or predict or val_1 or val_2"):
+        DatasetConfig({"format": "activitynet_grounding"}, "grounding", MOMENT_QUERIES)

@@ -17,7 +17,7 @@ Importing this package registers every format below; a new one is a module here 
 ``register_format`` line, plus its import below.
 """
 
-from .activitynet import read_activitynet_captions
+from .activitynet import read_activitynet_captions, read_activitynet_grounding
 from .common import DEFAULT_MAX_MISSING_RATIO, VideoIndex
 from .didemo import read_didemo
 from .errors import AnnotationError, MissingVideosError
@@ -63,6 +63,7 @@ __all__ = [
     "VideoIndex",
     "get_format",
     "read_activitynet_captions",
+    "read_activitynet_grounding",
     "read_didemo",
     "read_hmdb51",
     "read_kinetics",

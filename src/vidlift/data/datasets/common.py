@@ -148,6 +148,38 @@ def read_json_object_arrays(path: str | os.PathLike, keys: Sequence[str]) -> dic
     return out
 
 
+def read_json_object(path: str | os.PathLike) -> list[tuple[int | None, str, Any]]:
+    """A JSON file holding one object -> [(line of the key, key, value)] in file order (ActivityNet
+    Captions, TACoS: one member per video). The line is ``None`` where the key could not be found
+    verbatim in the text (an escaped key)."""
+    path = Path(path)
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _malformed(path, e) from None
+    if not isinstance(data, dict):
+        raise AnnotationError(path, None, "expected a JSON object {video id: annotations}")
+    out, pos, line = [], 0, 1
+    for key, value in data.items():
+        found = text.find(json.dumps(key, ensure_ascii=False), pos)
+        if found >= 0:  # keys come in file order, so each search starts where the last one hit
+            line += text.count("\n", pos, found)
+            pos = found
+        out.append((line if found >= 0 else None, key, value))
+    return out
+
+
+def warn_dropped(path: Path, lines: Sequence[int | None], total: int, why: str) -> None:
+    """One warning for the entries of ``path`` a reader left out (``lines``: where each was), naming
+    the first few as ``path:line`` so they can be looked up."""
+    if not lines:
+        return
+    shown = ", ".join(f"{path}:{n}" if n else str(path) for n in lines[:10])
+    more = f" and {len(lines) - 10} more" if len(lines) > 10 else ""
+    log.warning("%s: dropped %d of %d entries %s: %s%s", path, len(lines), total, why, shown, more)
+
+
 def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """JSON Lines -> (line, object) for each non-blank line."""
     path = Path(path)
