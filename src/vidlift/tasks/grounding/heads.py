@@ -111,14 +111,17 @@ class GroundingHead(nn.Module, ABC):
 @runtime_checkable
 class QueryConditionedVideoHead(Protocol):
     """A video head (transfer role ``video_head``) that computes the clip sequence from the
-    backbone's features *and* the text query (R²-Tuning)."""
+    backbone's features *and* the text query (R²-Tuning). ``query_states`` gets the clip mask
+    (B, N) (None: all real) and may fill ``extras`` (a dict the task then passes on as
+    :attr:`GroundingInputs.extras`)."""
 
     state_dim: int
 
     def text_layers(self, depth: int) -> list[int]:
         ...
 
-    def query_states(self, features: Any, text: TextQuery) -> torch.Tensor:
+    def query_states(self, features: Any, text: TextQuery, clip_mask: torch.Tensor | None = None,
+                     extras: dict[str, Any] | None = None) -> torch.Tensor:
         ...
 
 
