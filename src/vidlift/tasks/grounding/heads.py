@@ -52,12 +52,15 @@ class GroundingInputs:
     """clips: (B, N, C) the clip sequence (per-clip video embeddings, or query-conditioned
     states); clip_mask: (B, N) True on real clips; clip_embedding: (B, N, E) per-clip
     joint-space embeddings (the frozen or adapted image tower's, for similarity-based
-    saliency); text: the :class:`TextQuery`."""
+    saliency); text: the :class:`TextQuery`; extras: what a query-conditioned video head put
+    in the ``extras`` dict of its ``query_states`` (R²-Tuning: its query tokens and layer-wise
+    embeddings, for its losses), empty otherwise."""
 
     clips: torch.Tensor
     clip_mask: torch.Tensor
     clip_embedding: torch.Tensor
     text: TextQuery
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
