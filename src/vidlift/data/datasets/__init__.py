@@ -18,6 +18,7 @@ Importing this package registers every format below; a new one is a module here 
 """
 
 from .activitynet import read_activitynet_captions, read_activitynet_grounding
+from .charades_sta import read_charades_durations, read_charades_sta
 from .common import DEFAULT_MAX_MISSING_RATIO, VideoIndex
 from .didemo import read_didemo
 from .errors import AnnotationError, MissingVideosError
@@ -64,6 +65,8 @@ __all__ = [
     "get_format",
     "read_activitynet_captions",
     "read_activitynet_grounding",
+    "read_charades_durations",
+    "read_charades_sta",
     "read_didemo",
     "read_hmdb51",
     "read_kinetics",
