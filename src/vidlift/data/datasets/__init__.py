@@ -41,6 +41,7 @@ from .registry import (
                        register_format,
 )
 from .ssv2 import read_ssv2, read_ssv2_labels
+from .tacos import read_tacos
 from .ucf101 import read_ucf101, read_ucf101_classes
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "read_qvhighlights",
     "read_ssv2",
     "read_ssv2_labels",
+    "read_tacos",
     "read_ucf101",
     "read_ucf101_classes",
     "register_format",
