@@ -1,1 +1,1 @@
-"""The captioning task (being built; see issue 10)."""
+"""Video captioning (:mod:`.task`): a CLIP4Caption-style decoder, greedy and beam search, COCO caption metrics."""
