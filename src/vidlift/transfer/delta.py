@@ -46,7 +46,9 @@ def _strategy_records(model: TransferModel, skip: set[str] = frozenset()) -> lis
     return [{"name": s.name, "hyperparameters": s.hyperparameters()} for s in model.strategies if s.name not in skip]
 
 
-def _build_strategies(records: list[dict[str, Any]], source: str) -> list:
+def _build_strategies(records: list[dict[str, Any]], source: str, old: bool = False) -> list:
+    """Strategies from their records; a format-1 record also gets the strategy's
+    ``format1_defaults`` (hyper-parameters added since, at the value that rebuilds the old model)."""
     from .registry import STRATEGIES
 
     out = []
@@ -54,7 +56,7 @@ def _build_strategies(records: list[dict[str, Any]], source: str) -> list:
         cls = STRATEGIES.get(r.get("name"))
         if cls is None:
             raise DeltaMismatchError(f"{source}: unknown strategy {r.get('name')!r}; known: {', '.join(STRATEGIES)}")
-        hp = dict(r.get("hyperparameters", {}))
+        hp = {**(getattr(cls, "format1_defaults", {}) if old else {}), **r.get("hyperparameters", {})}
         for k, v in hp.items():  # JSON turns tuples into lists
             if isinstance(v, list):
                 hp[k] = tuple(v)
@@ -137,7 +139,8 @@ def load_delta(path: str | Path, backbone: Backbone | str) -> TransferModel:
         raise DeltaMismatchError(
             f"{path} was trained on backbone {want['identity']} ({want['spec']}), "
             f"not on {backbone.meta.identity} ({backbone.meta.spec}); load the backbone it was trained on")
-    model = TransferModel(backbone, _build_strategies(meta["strategies"], str(path)), num_frames=meta["num_frames"])
+    strategies = _build_strategies(meta["strategies"], str(path), old=meta["format"] in OLD_FORMATS)
+    model = TransferModel(backbone, strategies, num_frames=meta["num_frames"])
     _load_tensors(model, path, delta_keys(model), upgrade=meta["format"] in OLD_FORMATS)
     return model
 

@@ -2,10 +2,11 @@
 no gradient flows through the backbone (the survey's "side-tuning" family). Two video heads,
 each a :class:`~vidlift.transfer.base.Strategy` filling the ``video_head`` role:
 
-- :class:`EVL` — a transformer decoder whose one learned query attends, layer by layer, to
-  the last frozen layers' tokens of all frames, with local temporal modules (Lin et al. 2022);
-- :class:`R2Tuning` — a recurrent side block that pools every frame's tokens of the last
-  frozen layers, from the last layer back to earlier ones, refining a per-frame state with
+- :class:`EVL` (here) — a transformer decoder whose one learned query attends, layer by layer,
+  to the last frozen layers' tokens of all frames, with local temporal modules (Lin et al. 2022);
+- :class:`~vidlift.transfer.frozen.r2_tuning.R2Tuning` (:mod:`.r2_tuning`) — a recurrent side
+  block that pools every clip's tokens of the last frozen layers with the text query's tokens
+  of the same layers, from the last layer back to earlier ones, refining a per-clip state with
   temporal attention (Liu et al. 2024).
 
 Both declare ``needs_layers``: the model then returns those block outputs as
@@ -23,7 +24,6 @@ the side network's output alone, as the papers' heads see it).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -276,171 +276,4 @@ class EVL(Strategy):
         model.set_role("video_head", model.place(head), f"EVL decoder {len(ids)}x{d} on blocks {ids}")
 
 
-# -- R²-Tuning ---------------------------------------------------------------------------------
-def _sine_positions(t: int, dim: int, device, dtype) -> torch.Tensor:
-    """(t, dim) sinusoidal encoding of normalised positions (1..t)/t · 2π (DETR-style
-    ``normalize=True``, as R²-Tuning's PositionalEncoding is configured)."""
-    pos = torch.arange(1, t + 1, device=device, dtype=torch.float32) / t * 2 * math.pi
-    freq = 10000 ** (2 * (torch.arange(dim, device=device) // 2) / dim)
-    ang = pos[:, None] / freq[None, :]
-    pe = torch.where(torch.arange(dim, device=device) % 2 == 0, ang.sin(), ang.cos())
-    return pe.to(dtype)
-
-
-def _mha_init(attn: Attention) -> None:
-    """``nn.MultiheadAttention``'s init (what R²'s reference builds on): its stacked (3D, D)
-    in-projection Xavier-uniform, so each of q / k / v is uniform(±sqrt(6 / 4D)); zero
-    in-projection and output biases; the output weight keeps nn.Linear's default."""
-    dim = attn.q_proj.in_features
-    bound = (6.0 / (4 * dim)) ** 0.5
-    for proj in (attn.q_proj, attn.k_proj, attn.v_proj):
-        nn.init.uniform_(proj.weight, -bound, bound)
-        nn.init.zeros_(proj.bias)
-    nn.init.zeros_(attn.out_proj.bias)
-
-
-class R2TemporalLayer(nn.Module):
-    """R²-Tuning's temporal block (a post-norm transformer decoder layer, order cross-attention,
-    self-attention, FFN; ReLU, FFN ratio 4): per-frame states x (B, T, C) with positions pe
-    attend to the query tokens m (B, L, C), then to each other over T (positions on queries
-    and keys, not on values, as DETR's decoder). Both attentions are vidlift's
-    :class:`~vidlift.backbones.layers.Attention` with ``nn.MultiheadAttention``'s init."""
-
-    def __init__(self, dim: int, heads: int, ratio: int = 4) -> None:
-        super().__init__()
-        self.cross = Attention(dim, heads)
-        self.self_attn = Attention(dim, heads)
-        _mha_init(self.cross)
-        _mha_init(self.self_attn)
-        self.ffn = nn.Sequential(nn.Linear(dim, ratio * dim), nn.ReLU(), nn.Linear(ratio * dim, dim))
-        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
-        for m in (self.ffn[0], self.ffn[2]):  # the config's kaiming init for the FFN
-            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor, m: torch.Tensor, pe: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.cross(x + pe, kv=m))
-        h = x + pe
-        x = self.norm2(x + self.self_attn(h, kv=h, value=x))
-        return self.norm3(x + self.ffn(x))
-
-
-class R2Head(nn.Module):
-    """R²-Tuning's R² block as a video head: features -> (B, E) (see :class:`R2Tuning`)."""
-
-    def __init__(self, width: int, embed_dim: int, layer_ids: list[int], dims: int, heads: int, dropout: float,
-                 use_tef: bool, fuse: bool) -> None:
-        super().__init__()
-        k = len(layer_ids)
-        self.layer_ids = layer_ids
-        self.use_tef = use_tef
-        self.fuse = fuse
-        d_in = width + 2 if use_tef else width
-        self.video_map = nn.Sequential(nn.LayerNorm(d_in), nn.Dropout(dropout), nn.Linear(d_in, dims), nn.ReLU(),
-                                       nn.LayerNorm(dims), nn.Dropout(dropout), nn.Linear(dims, dims))
-        self.query_map = nn.Sequential(nn.LayerNorm(embed_dim), nn.Dropout(dropout), nn.Linear(embed_dim, dims),
-                                       nn.ReLU(), nn.LayerNorm(dims), nn.Dropout(dropout), nn.Linear(dims, dims))
-        self.gate = nn.Parameter(torch.zeros(k - 1)) if k > 1 else None  # sigmoid(0): even mix with the last state
-        self.v_map = nn.Linear(dims, dims)
-        self.q_map = nn.Linear(dims, dims)
-        self.scale = nn.Parameter(torch.zeros(k))  # tanh(0) = 0: pooling starts switched off, as in R²
-        self.temporal = R2TemporalLayer(dims, heads)
-        self.out = nn.Linear(dims, embed_dim)
-        if fuse:  # start as the frozen meanP (our joint-space adaptation)
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
-
-    def states(self, features: VideoFeatures) -> torch.Tensor:
-        """The recurrent per-frame state after the earliest read layer: (B, T, dims)."""
-        dtype = self.scale.dtype
-        frames = features.frames.to(dtype)
-        b, t = frames.shape[:2]
-        query = self.query_map(frames)  # (B, L=T, C): the video's own frame embeddings as the query
-        q_pool = query.repeat_interleave(t, dim=0)  # (B·T, L, C)
-        q_key = self.q_map(q_pool)
-        prefix = features.num_prefix_tokens
-        c = query.shape[-1]
-        pe = _sine_positions(t, c, frames.device, dtype)[None]
-        last = None
-        for j in reversed(range(len(self.layer_ids))):  # last block first: coarse to fine
-            v = _layer(features, self.layer_ids[j], "r2_tuning").to(dtype)  # (B, T, N, D)
-            if self.use_tef:  # temporal endpoint features [t/T, (t+1)/T] on every token
-                s = torch.arange(t, device=v.device, dtype=dtype) / t
-                tef = torch.stack([s, s + 1.0 / t], dim=-1)[None, :, None, :].expand(b, t, v.shape[2], 2)
-                v = torch.cat([v, tef], dim=-1)
-            v_pool = self.video_map(v).flatten(0, 1)  # (B·T, N, C)
-            att = (q_key @ self.v_map(v_pool).transpose(1, 2) / c**0.5).softmax(-1)  # (B·T, L, N)
-            o_pool = (att @ v_pool + q_pool).amax(dim=1)  # (B·T, C): max over query tokens
-            # R² adds the pooled vector to the mapped class token; without one, the patch mean.
-            base = v_pool[:, 0] if prefix > 0 else v_pool.mean(1)
-            cur = (base + o_pool * self.scale[j].tanh()).view(b, t, c)
-            if last is not None:
-                g = self.gate[j].sigmoid()
-                cur = g * cur + (1 - g) * last
-            last = self.temporal(cur, query, pe)
-        return last
-
-    def frame_outputs(self, features: VideoFeatures) -> torch.Tensor:
-        """(B, T, E) per-frame outputs before the mean."""
-        h = self.out(self.states(features))
-        return h + features.frames.to(h.dtype) if self.fuse else h
-
-    def forward(self, features: VideoFeatures) -> torch.Tensor:
-        return self.frame_outputs(features).mean(1)
-
-
-@dataclass
-class R2Tuning(Strategy):
-    """R²-Tuning (Liu et al., "R²-Tuning: Efficient Image-to-Video Transfer Learning for Video
-    Temporal Grounding", ECCV 2024; github.com/yeliudev/R2-Tuning, ``models/adapter.py``). One
-    R² block, shared across the last ``layers`` frozen blocks (k = 4) and run recurrently from
-    the last block back to earlier ones (coarse to fine). For block i, every token (with
-    temporal endpoint features [t/T, (t+1)/T] appended) goes through a shared video map
-    (LN, dropout, Linear D+2 -> C, ReLU, LN, dropout, Linear C -> C); the query tokens attend
-    over each frame's tokens (query-modulated spatial pooling), the result is max-pooled over
-    query tokens and added, gated by tanh(scale_i) (zero-init), to the mapped class token;
-    a sigmoid gate (zero-init) mixes it with the previous state; then a temporal layer
-    (cross-attention to the query, self-attention over T with sinusoidal positions, FFN;
-    8 heads) refines the per-frame state. Output (B, T, C) -> Linear C -> E -> mean over T.
-
-    Query: R² pools with the *text* query's tokens. A video head sees no text, so the query
-    tokens are the clip's own frozen frame embeddings (B, T, E) through R²'s query map (LN,
-    dropout, Linear E -> C, ReLU, LN, dropout, Linear C -> C): each frame's patches are pooled
-    by their relevance to the clip's content. Without a class token (SigLIP) the patch mean
-    replaces the mapped class token. Defaults: C = ``dims`` 256, ``heads`` 8, dropout 0.5, as
-    the reference config; its drop-path (0.1) and layer-wise contrastive losses need the text
-    query and are left out. At ViT-B/32 the head has 1,780,491 parameters, 1.16% of the
-    153.06M total (R²'s "1.5%" also counts its grounding heads).
-    """
-
-    name: ClassVar[str] = "r2_tuning"
-    family: ClassVar[str] = "side-tuning"
-    paper: ClassVar[str] = "Liu et al., ECCV 2024 (arXiv 2404.00801)"
-    needs_frozen_backbone: ClassVar[bool] = True
-    layers: int = 4
-    dims: int = 256
-    heads: int = 8
-    dropout: float = 0.5
-    use_tef: bool = True
-    fuse: bool = True
-
-    def __post_init__(self) -> None:
-        check_int(self.name, "layers", self.layers)
-        check_int(self.name, "dims", self.dims)
-        check_int(self.name, "heads", self.heads)
-        if self.dims % self.heads:
-            raise ValueError(f"{self.name}: dims {self.dims} is not divisible by heads {self.heads}")
-        check_probability(self.name, "dropout", self.dropout)
-        check_bool(self.name, "use_tef", self.use_tef)
-        check_bool(self.name, "fuse", self.fuse)
-
-    def needs_layers(self, depth: int) -> list[int]:
-        return _last_blocks(depth, self.layers, 0, self.name)
-
-    def apply(self, model: TransferModel) -> None:
-        ids = self.needs_layers(model.depth)
-        head = R2Head(model.width, model.embed_dim, ids, self.dims, self.heads, self.dropout, self.use_tef, self.fuse)
-        model.set_role("video_head", model.place(head), f"R2 block (C={self.dims}) on blocks {ids}")
-
-
-__all__ = ["EVL", "EVLHead", "TemporalCrossAttention", "R2Tuning", "R2Head"]
+__all__ = ["EVL", "EVLHead", "TemporalCrossAttention"]
