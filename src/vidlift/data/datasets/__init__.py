@@ -25,7 +25,9 @@ from .errors import AnnotationError, MissingVideosError
 from .hmdb51 import read_hmdb51
 from .kinetics import read_kinetics
 from .msrvtt import read_msrvtt, read_msrvtt_1ka, read_msrvtt_qa
+from .msrvtt_mc import read_msrvtt_mc
 from .msvd import read_msvd
+from .msvd_qa import read_msvd_qa, read_youtube_mapping
 from .nextqa import QUESTION_TYPES, read_nextqa
 from .qvhighlights import read_qvhighlights
 from .records import CaptionedVideo, ClassificationSample, GroundingQuery, MissingVideo, QASample, Records
@@ -73,8 +75,10 @@ __all__ = [
     "read_kinetics",
     "read_msrvtt",
     "read_msrvtt_1ka",
+    "read_msrvtt_mc",
     "read_msrvtt_qa",
     "read_msvd",
+    "read_msvd_qa",
     "read_nextqa",
     "read_qvhighlights",
     "read_ssv2",
@@ -82,5 +86,6 @@ __all__ = [
     "read_tacos",
     "read_ucf101",
     "read_ucf101_classes",
+    "read_youtube_mapping",
     "register_format",
 ]

@@ -257,6 +257,13 @@ def load_class_list(classes: Sequence[str] | str | os.PathLike) -> tuple[str, ..
     return tuple(names)
 
 
+def video_name(name: str) -> str:
+    """A video file name as annotations give it ("s30-d52.avi", "video7020.mp4") without its video
+    extension; other names unchanged."""
+    stem, ext = os.path.splitext(name)
+    return stem if ext.lower() in VIDEO_EXTENSIONS else name
+
+
 class VideoIndex:
     """Finds video files under a root by name without extension, at any depth: datasets come
     flat, per class, per split or per group folder, with .mp4, .webm, .mkv ..."""

@@ -6,7 +6,8 @@
 - ``MSRVTT_JSFUSION_test.csv`` (the 1k-A protocol): ``key,vid_key,video_id,sentence``, one query
   caption per test video.
 - MSRVTT-QA ``{train,val,test}_qa.json``: ``[{"answer", "id", "question", "video_id"}]`` with
-  ``video_id`` the number N of ``videoN``.
+  ``video_id`` the number N of ``videoN``: 0-based, as MSR-VTT's own names (video0-video9999);
+  MSVD-QA's are 1-based (:mod:`.msvd_qa`).
 
 Videos are ``videoN.mp4`` under the video root.
 """
@@ -23,6 +24,13 @@ from .records import CaptionedVideo, QASample, Records
 from .registry import CAPTIONED_VIDEOS, QUESTIONS, SPLITS, DatasetConfig, DatasetFormat, read_files, register_format
 
 QUESTION_WORDS = ("what", "who", "how", "when", "where", "which", "why")
+
+
+def question_word(question: str) -> str | None:
+    """The question type of MSRVTT-QA and MSVD-QA (Xu et al., ACM MM 2017): the question's first
+    word, lower-cased, where it is one of :data:`QUESTION_WORDS`; else ``None``."""
+    first = question.split(maxsplit=1)[0].lower() if question.strip() else ""
+    return first if first in QUESTION_WORDS else None
 
 
 def read_msrvtt(
@@ -108,12 +116,13 @@ def read_msrvtt_qa(
             raise AnnotationError(path, line, f"question id {qid} used twice (first on line {seen[qid]})")
         seen[qid] = line
         video = get(path, line, item, "video_id", (int, str))
+        if isinstance(video, int) and video < 0:
+            raise AnnotationError(path, line, f"video_id {video} is negative (MSRVTT-QA's are 0-9999, for videoN)")
         vid = f"video{video}" if isinstance(video, int) or str(video).isdigit() else str(video)
         question = get(path, line, item, "question", str)
         answer = get(path, line, item, "answer", str)
-        first = question.split(maxsplit=1)[0].lower() if question.strip() else ""
         records.append(QASample(qid=qid, video_id=vid, video_path=None, question=question, answer=answer,
-                                type=first if first in QUESTION_WORDS else None, line=line))
+                                type=question_word(question), line=line))
     return attach_videos(records, lambda r: (r.video_id,), path, video_root, max_missing_ratio)
 
 

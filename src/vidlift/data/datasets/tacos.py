@@ -23,8 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..sources import VIDEO_EXTENSIONS
-from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, get, read_json_object, warn_dropped
+from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, get, read_json_object, video_name, warn_dropped
 from .errors import AnnotationError
 from .records import GroundingQuery, Records
 from .registry import MOMENT_QUERIES, SPLITS, DatasetConfig, DatasetFormat, read_files, register_format
@@ -34,12 +33,6 @@ DEFAULT_CLIP_LENGTH = 2.0
 
 def _frames(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def video_name(key: str) -> str:
-    """The video id of a TACoS key: the file name without a video extension."""
-    stem, ext = os.path.splitext(key)
-    return stem if ext.lower() in VIDEO_EXTENSIONS else key
 
 
 def read_tacos(
