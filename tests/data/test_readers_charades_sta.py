@@ -56,7 +56,7 @@ def test_reads_queries(files, caplog):
     # Line 5 starts past the 33.67 s video (empty once clipped), line 6 is empty as given.
     path = files / "charades_sta_train.txt"
     assert "dropped 2 of 5 entries whose start is not before their end" in caplog.text
-    assert f"{path}:5, {path}:6" in caplog.text
+    assert f"{path}:5 (AO8RW), {path}:6 (AO8RW)" in caplog.text
 
 
 def test_durations_as_a_mapping_and_clip_length(files):

@@ -142,7 +142,7 @@ def read_activitynet_captions(
         for m in v.moments:
             total += 1
             if m.start > m.end:
-                reversed_at.append(v.line)
+                reversed_at.append((v.line, f"{v.video_id} sentence {m.index}"))
                 continue
             records.append(CaptionedVideo(video_id=v.video_id, video_path=None, captions=(m.sentence,), split=split,
                                           start=m.start, end=m.end, keys=(str(m.index),), line=v.line))
@@ -177,7 +177,7 @@ def read_activitynet_grounding(
         for m in v.moments:
             total += 1
             if m.start >= m.end:
-                empty_at.append(v.line)
+                empty_at.append((v.line, f"{v.video_id} sentence {m.index}"))
                 continue
             records.append(GroundingQuery(
                 qid=f"{v.video_id}_{m.index}", query=m.sentence, video_id=v.video_id, video_path=None,

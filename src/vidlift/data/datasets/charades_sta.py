@@ -125,7 +125,7 @@ def read_charades_sta(
         duration = float(durations[vid])
         end = min(end, duration)
         if start >= end:
-            empty_at.append(line)
+            empty_at.append((line, vid))
             continue
         records.append(GroundingQuery(qid=f"{vid}_{line}", query=sentence, video_id=vid, video_path=None,
                                       duration=duration, relevant_windows=((start, end),), clip_length=clip_length,

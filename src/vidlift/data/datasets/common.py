@@ -170,14 +170,14 @@ def read_json_object(path: str | os.PathLike) -> list[tuple[int | None, str, Any
     return out
 
 
-def warn_dropped(path: Path, lines: Sequence[int | None], total: int, why: str) -> None:
-    """One warning for the entries of ``path`` a reader left out (``lines``: where each was), naming
-    the first few as ``path:line`` so they can be looked up."""
-    if not lines:
+def warn_dropped(path: Path, dropped: Sequence[tuple[int | None, str]], total: int, why: str) -> None:
+    """One warning for the entries of ``path`` a reader left out, each given as (line, what it is:
+    a video id, a qid); the first few are named ``path:line (what)`` so they can be looked up."""
+    if not dropped:
         return
-    shown = ", ".join(f"{path}:{n}" if n else str(path) for n in lines[:10])
-    more = f" and {len(lines) - 10} more" if len(lines) > 10 else ""
-    log.warning("%s: dropped %d of %d entries %s: %s%s", path, len(lines), total, why, shown, more)
+    shown = ", ".join(f"{path}:{n} ({what})" if n else f"{path} ({what})" for n, what in dropped[:10])
+    more = f" and {len(dropped) - 10} more" if len(dropped) > 10 else ""
+    log.warning("%s: dropped %d of %d entries %s: %s%s", path, len(dropped), total, why, shown, more)
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:

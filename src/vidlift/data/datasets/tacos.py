@@ -77,7 +77,7 @@ def read_tacos(
             total += 1
             start, end = max(t[0] / fps, 0.0), min(t[1] / fps, duration)
             if start >= end:
-                empty_at.append(line)
+                empty_at.append((line, f"{key} sentence {i}"))
                 continue
             records.append(GroundingQuery(qid=f"{vid}_{i}", query=s.strip(), video_id=vid, video_path=None,
                                           duration=duration, relevant_windows=((start, end),),
