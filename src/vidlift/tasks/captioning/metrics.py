@@ -34,6 +34,7 @@ KEYS = {"bleu": "BLEU-4", "meteor": "METEOR", "rouge": "ROUGE-L", "cider": "CIDE
 # What pycocoevalcap's PTBTokenizer removes after tokenising.
 PUNCTUATIONS = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...",
                 ";"}
+_BRACKETS = {"(": "-lrb-", ")": "-rrb-", "[": "-lsb-", "]": "-rsb-", "{": "-lcb-", "}": "-rcb-"}
 _TOKEN = re.compile(r"[a-z0-9]+(?=n't\b)|n't\b|'(?:s|re|ve|m|ll|d)\b|[a-z0-9]+(?:[.\-/][a-z0-9]+)*|\.\.\.|--|\S")
 
 
@@ -44,9 +45,11 @@ def java_available() -> bool:
 
 def simple_ptb_tokenize(text: str) -> str:
     """A plain-Python stand-in for the PTB tokenizer + punctuation removal: lower-cased tokens
-    joined by single spaces ("A man's dog, running." -> "a man 's dog running")."""
-    # PTB turns brackets into -LRB- etc., which the punctuation filter then drops.
-    return " ".join(t for t in _TOKEN.findall(text.lower()) if t not in PUNCTUATIONS and t not in "()[]{}")
+    joined by single spaces ("A man's dog, (running)." -> "a man 's dog -lrb- running -rrb-")."""
+    # PTB writes brackets as -LRB- etc.; lower-cased, they escape pycocoevalcap's punctuation
+    # filter (which lists them upper-case) and stay in the official token stream, so here too.
+    tokens = [_BRACKETS.get(t, t) for t in _TOKEN.findall(text.lower())]
+    return " ".join(t for t in tokens if t not in PUNCTUATIONS)
 
 
 def tokenize(captions: Mapping[str, Sequence[str]], java: bool) -> dict[str, list[str]]:

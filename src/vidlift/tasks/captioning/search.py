@@ -75,8 +75,8 @@ def beam_search(step: Step, batch: int, start_id: int, end_id: int, max_length: 
                 length_penalty: float = 0.0, device: torch.device | str = "cpu") -> list[list[int]]:
     """Beam search (module docstring), all items' beams in one ``step`` call per position.
 
-    Returns, per item, the best finished hypothesis (without the start token; an unfinished one
-    only where nothing finished within ``max_length``).
+    Returns, per item, the best hypothesis (without the start token): finished ones, and where
+    ``max_length`` stopped the search, the unfinished beams too.
     """
     _check(batch, max_length)
     if beam_size < 1:
@@ -132,10 +132,11 @@ def beam_search(step: Step, batch: int, start_id: int, end_id: int, max_length: 
         seqs, scores = new_seqs, new_scores
     out = []
     for b in range(batch):
-        if finished[b]:
-            out.append(max(finished[b], key=lambda f: f[0])[1])
-        else:  # nothing ended within max_length: the best unfinished hypothesis
-            out.append(seqs[b, int(scores[b].argmax()), 1:].tolist())
+        candidates = list(finished[b])
+        if not done[b]:  # max_length reached: the unfinished beams compete with the finished ones
+            candidates += [(_normalise(float(s), seqs.shape[2] - 1, length_penalty), seqs[b, j, 1:].tolist())
+                           for j, s in enumerate(scores[b]) if float(s) > float("-inf")]
+        out.append(max(candidates, key=lambda f: f[0])[1])
     return out
 
 
