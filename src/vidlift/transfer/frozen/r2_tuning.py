@@ -41,12 +41,14 @@ Where this departs from the official code, and why:
   (``fuse``, zero-initialised: starts as CLIP's meanP). Both are vidlift's adaptation to the
   joint-space video-head role; ``out`` and ``frame_in`` get no gradient when text is given.
 
-Parameters at ViT-B/32 (C = 256, k = 4): the published side network (video map, text query
-map, v / q maps, gates, scales, temporal layer) has 1,779,979; with the R² grounding heads
-(:class:`~vidlift.tasks.grounding.r2_head.R2GroundingHead`, 920,068) 2,700,047, 1.76% of
-CLIP B/32's 151,277,313 — the paper reports "1.5%" (its tables: 2.7M), so the count matches
-the official model and the ratio is ours. vidlift's video-head extras (frame ``query_map``,
-``out``) add 263,424.
+Parameters at ViT-B/32 (C = 256, k = 4; counted on ``random:ViT-B-32``, tested): the
+published side network (video map, query map, v / q maps, gates, scales, temporal layer) has
+1,648,907; with the R² grounding heads (:class:`~vidlift.tasks.grounding.r2_head.
+R2GroundingHead`: pyramid 791,040, class head 197,633, boundary head 198,402, pooling 256,
+coefficients 4 = 1,187,335) 2,836,242: 1.87% of CLIP B/32's 151,277,313 parameters (1.84% of
+the whole). The paper states about 1.5%; we could not reconcile the two from the official
+code, whose modules these counts follow one for one. vidlift's video-head extra ``out``
+(131,584) brings the video head alone to 1,780,491.
 """
 
 from __future__ import annotations
