@@ -282,7 +282,7 @@ class QATask(Task):
         valid (B, K). ``conditioned``: the model's text conditioner adapts each video's texts."""
         b = clip.shape[0]
         v = F.normalize(clip.float(), dim=-1)
-        cond = model.roles.get("text_conditioner") if conditioned else None
+        cond = model.roles["text_conditioner"] if conditioned and "text_conditioner" in model.roles else None
         if owner is None:
             t = text if cond is None else cond(text, features)
             t = F.normalize(t.float(), dim=-1)
