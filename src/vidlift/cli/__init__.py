@@ -8,9 +8,9 @@ import sys
 
 from .. import __version__
 from ..extras import MissingExtraError, extra_providing, require_extra
-from . import convert, demo, extract, pretrain_tiny, synth, train, transfers, zero_shot
+from . import convert, demo, evaluate, extract, pretrain_tiny, synth, train, transfers, zero_shot
 
-COMMANDS = (demo, train, extract, zero_shot, convert, synth, pretrain_tiny, transfers)
+COMMANDS = (demo, train, extract, zero_shot, convert, synth, pretrain_tiny, transfers, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,8 +16,10 @@ Moment retrieval (``MR-{bucket}-...``)
     * **mAP@t**: per query, the *first* ``max_windows`` (10) windows as listed are kept, *then*
       sorted by score, descending and stable for ties (so a correct 11th window never counts,
       whatever its score). Greedy matching in that order: each window takes the unmatched
-      ground-truth window of highest IoU (on equal IoU the one listed *last*, as the official
-      ``argsort()[::-1]`` does), a true positive if that IoU >= t. Precision/recall against the
+      ground-truth window of highest IoU (on equal IoU the one listed *last*: the official
+      ``argsort()[::-1]`` reverses a sort that is stable for up to 16 windows on NumPy < 1.26;
+      NumPy's AVX-512 sort, 1.26+, orders ties otherwise, so the official numbers then depend on
+      the machine in the rare query where the choice matters), a true positive if that IoU >= t. Precision/recall against the
       number of ground-truth windows of the query, VOC-interpolated AP (precision made
       monotone, summed over recall steps). Thresholds 0.5:0.05:0.95 (``mAP`` is their mean); a
       query's AP is averaged over queries per threshold.
