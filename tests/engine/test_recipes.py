@@ -66,7 +66,7 @@ def test_recipe_loads(path):
 def test_recipe_header_cites_paper_and_published_number(path):
     text = header(path)
     assert re.search(r"arXiv \d{4}\.\d{4,5}", text), "the header names the paper's arXiv id"
-    assert re.search(r"(top-1|R@1)\s+\d+(\.\d+)?", text), "the header states the published number"
+    assert re.search(r"(top-1|R@1|CIDEr)\s+\d+(\.\d+)?", text), "the header states the published number"
     assert "NOT" in text or "not" in text, "the header says what was not reproduced / verified"
 
 
