@@ -36,8 +36,9 @@ Where this departs, and why:
 - Batched decoding: the official code decodes one video at a time (``assert b == 1``). Here
   each row keeps only the points a video of its own length would have (j·s + s ≤ n), and its
   states are zeroed past its end before the pyramid, so a video's windows do not depend on its
-  batch. A row with fewer points than the batch's Q is padded with copies of its last window
-  at score 0 (GroundingOutput has no window mask).
+  batch; the losses too are taken over each row's own points (the official training counts a
+  point whose stride window is partly padding). A row with fewer points than the batch's Q is
+  padded with copies of its last window at score 0 (GroundingOutput has no window mask).
 - Windows are clamped to [0, 1] of the video (GroundingOutput's contract).
 - Points are generated for any N (no ``buffer_size`` cap): videos of any length.
 - The L1 loss's average over positive points is taken over at least one (nncore divides by
@@ -106,7 +107,9 @@ class AdaPooling(nn.Module):
 
 
 class ConvHead(nn.Module):
-    """(B, M, C) -> (B, M, out): Conv1d(C, C, k), ReLU, Conv1d(C, out, k), 'same' padding."""
+    """(B, M, C) -> (B, M, out): Conv1d(C, C, k), ReLU, Conv1d(C, out, k), 'same' padding.
+    ``mask`` (B, M) zeroes the input and hidden states past a row's end, as the zero padding
+    of a shorter sequence would be."""
 
     def __init__(self, dims: int, out: int, kernel_size: int = 3) -> None:
         super().__init__()
@@ -114,8 +117,15 @@ class ConvHead(nn.Module):
         self.net = nn.Sequential(nn.Conv1d(dims, dims, kernel_size, padding=pad), nn.ReLU(),
                                  nn.Conv1d(dims, out, kernel_size, padding=pad))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.transpose(1, 2)).transpose(1, 2)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = x.transpose(1, 2)
+        m = mask[:, None].to(h.dtype) if mask is not None else None
+        if m is not None:
+            h = h * m
+        h = self.net[1](self.net[0](h))
+        if m is not None:
+            h = h * m
+        return self.net[2](h).transpose(1, 2)
 
 
 def make_points(sizes: list[int], strides: tuple[int, ...], device: torch.device | None = None) -> torch.Tensor:
@@ -253,14 +263,18 @@ class R2GroundingHead(GroundingHead):
         pymid = self.pyramid(x)
         sizes = [p.shape[1] for p in pymid]
         points = make_points(sizes, self.strides, x.device)
-        out_class = torch.cat([self.class_head(p) for p in pymid], 1)[..., 0]  # (B, M)
-        out_coord = torch.cat([self.coord_head(p).exp() * self.coef[i] for i, p in enumerate(pymid)], 1)  # (B, M, 2)
+        n = mask.sum(1, keepdim=True)
+        # the points a video of each row's own length has (j·s + s ≤ n): the rest is padding
+        lmask = [(torch.arange(p.shape[1], device=x.device)[None] + 1) * s <= n for p, s in zip(pymid, self.strides)]
+        out_class = torch.cat([self.class_head(p, m) for p, m in zip(pymid, lmask)], 1)[..., 0]  # (B, M)
+        out_coord = torch.cat([self.coord_head(p, m).exp() * self.coef[i]
+                               for i, (p, m) in enumerate(zip(pymid, lmask))], 1)  # (B, M, 2)
         query = self.pooling(r2.query.float(), r2.query_mask)  # (B, C)
         cosine = F.cosine_similarity(x, query[:, None], dim=-1)  # (B, N)
         windows, scores, saliency = self._decode(out_class.detach(), out_coord.detach(), points, sizes,
                                                  cosine.detach(), mask)
         extras = {"out_class": out_class, "out_coord": out_coord, "points": points, "sizes": sizes,
-                  "states": x, "query": query, "clip_mask": mask, "r2": r2}
+                  "point_mask": torch.cat(lmask, 1), "states": x, "query": query, "clip_mask": mask, "r2": r2}
         return GroundingOutput(windows, scores, saliency, extras)
 
     def _decode(self, logits: torch.Tensor, coords: torch.Tensor, points: torch.Tensor, sizes: list[int],
@@ -306,9 +320,7 @@ class R2GroundingHead(GroundingHead):
             cls_t.append(c)
             reg_t.append(r)
         cls_t, reg_t = torch.stack(cls_t), torch.stack(reg_t)
-        # a point is real where its level window holds a real clip (max-pooled mask, as in training there)
-        levels = self.strides[: len(ex["sizes"])]
-        pmask = torch.cat([F.max_pool1d(mask.float()[:, None], s, s)[:, 0] for s in levels], 1)
+        pmask = ex["point_mask"].float()  # each row's own points (see the module docstring)
         losses = {"loss_cls": (focal_loss(ex["out_class"], cls_t) * pmask).sum() / pmask.sum().clamp(min=1)}
         pos = cls_t[..., None].expand_as(reg_t)
         losses["loss_reg"] = ((ex["out_coord"] - reg_t).abs() * pos).sum() / pos.sum().clamp(min=1)
