@@ -19,8 +19,8 @@ Moment retrieval (``MR-{bucket}-...``)
       ground-truth window of highest IoU (on equal IoU the one listed *last*: the official
       ``argsort()[::-1]`` reverses a sort that is stable for up to 16 windows on NumPy < 1.26;
       NumPy's AVX-512 sort, 1.26+, orders ties otherwise, so the official numbers then depend on
-      the machine in the rare query where the choice matters), a true positive if that IoU >= t. Precision/recall against the
-      number of ground-truth windows of the query, VOC-interpolated AP (precision made
+      the machine in the rare query where the choice matters), a true positive if that IoU >= t.
+      Precision/recall against the number of ground-truth windows of the query, VOC-interpolated AP (precision made
       monotone, summed over recall steps). Thresholds 0.5:0.05:0.95 (``mAP`` is their mean); a
       query's AP is averaged over queries per threshold.
     * **mIoU** (not in the official evaluator; lighthouse has none either): the mean IoU of the
@@ -50,6 +50,8 @@ Where the official evaluator crashes or is silent, vidlift defines the answer:
     * an empty bucket (official: TypeError): the bucket's metrics are NaN, ``num_queries`` 0;
     * an empty ``pred_saliency_scores`` (official: ValueError in argmax): Hit1 = AP = 0;
     * a video shorter than one clip (official: assertion): HL AP 0, Hit1 0;
+    * a query whose ``relevant_clip_ids`` is empty (official: IndexError, float index array):
+      no positive clip, so AP 0 and Hit1 0;
     * a relevant clip id past ``int(duration / clip_length)`` (official: IndexError): the score
       matrix is extended to hold it;
     * queries with different numbers of annotators (official: assumes 3): per-query mean over
