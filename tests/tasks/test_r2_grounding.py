@@ -166,3 +166,46 @@ def test_r2_head_needs_the_r2_video_head():
     inputs.extras.clear()
     with pytest.raises(ValueError, match="r2_tuning"):
         head(inputs)
+
+
+def test_vidlift_fit_with_r2_tuning_and_the_r2_head(tmp_path):
+    import csv
+    import json
+
+    import yaml
+
+    from vidlift.cli import main
+    from vidlift.synthetic.synth import generate
+
+    root = generate("grounding", tmp_path / "data", num_videos=4, num_frames=32, size=32, seed=0, workers=0,
+                    progress=False)
+    q = "qvhighlights/highlight_train_release.jsonl"
+    run = tmp_path / "run"
+    cfg = {
+        "seed": 0, "out": str(run), "backbone": "tiny", "transfer": [{"name": "r2_tuning", "dims": 32, "heads": 4}],
+        "task": {"name": "grounding", "head": "r2", "frames": 4, "nms_threshold": 0.7,
+                 "dataset": {"format": "qvhighlights", "root": str(root), "video_root": "videos",
+                             "train": q, "val": q, "test": q}},
+        "data": {"batch_size": 2, "num_workers": 0},
+        "optim": {"lr": 1e-3},
+        "trainer": {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1, "enable_progress_bar": False,
+                    "log_every_n_steps": 1},
+    }
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["fit", "--config", str(path)]) == 0
+    record = json.loads((run / "metrics.json").read_text())
+    m = record["metrics"]
+    assert {"MR-full-mAP", "MR-full-R1@0.5", "HL-min-VeryGood-mAP"} <= set(m) and 0 <= m["MR-full-mAP"] <= 100
+    assert record["parameters"]["trainable"] > 0
+    with open(next((run / "csv").glob("version_*/metrics.csv"))) as f:
+        logged = set(next(csv.reader(f)))
+    assert {"train/loss_cls", "train/loss_reg", "train/loss_sal", "train/loss_video_cal",
+            "train/loss_layer_cal"} <= logged
+    assert main(["predict", "--config", str(path), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")]) == 0
+    lines = [json.loads(x) for x in (run / "predictions.jsonl").read_text().splitlines()]
+    assert lines
+    for line in lines:
+        assert 1 <= len(line["pred_relevant_windows"]) <= 10
+        for s, e, score in line["pred_relevant_windows"]:
+            assert 0 <= s <= e and 0 <= score <= 1
