@@ -20,9 +20,9 @@ Moment retrieval (``MR-{bucket}-...``)
       ``argsort()[::-1]`` reverses a sort that is stable for up to 16 windows on NumPy < 1.26;
       NumPy's AVX-512 sort, 1.26+, orders ties otherwise, so the official numbers then depend on
       the machine in the rare query where the choice matters), a true positive if that IoU >= t.
-      Precision/recall against the number of ground-truth windows of the query, VOC-interpolated AP (precision made
-      monotone, summed over recall steps). Thresholds 0.5:0.05:0.95 (``mAP`` is their mean); a
-      query's AP is averaged over queries per threshold.
+      Precision/recall against the number of ground-truth windows of the query; VOC-interpolated
+      AP (precision made monotone, summed over recall steps). Per threshold the mean over
+      queries; thresholds 0.5:0.05:0.95, and ``mAP`` is the mean over them.
     * **mIoU** (not in the official evaluator; lighthouse has none either): the mean IoU of the
       pair R1 scores, i.e. first window vs best-IoU ground-truth window.
     * Buckets by ground-truth *window length* L: short 0 < L <= 10 s, middle 10 < L <= 30,
