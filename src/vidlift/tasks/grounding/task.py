@@ -56,6 +56,8 @@ from .heads import (
     TextQuery,
     head_class,
 )
+from .metrics import qvhighlights_metrics
+from .postprocess import postprocess_windows
 
 if TYPE_CHECKING:
     from ...transfer import TransferModel
@@ -278,8 +280,6 @@ class GroundingTask(Task):
     def predictions(self, out: GroundingOutput, batch: dict[str, Any]) -> list[dict[str, Any]]:
         """QVHighlights submission records (qid, query, vid, pred_relevant_windows [[s, e,
         score], ...] in seconds after post-processing, pred_saliency_scores one per clip unit)."""
-        from .postprocess import postprocess_windows
-
         records = []
         for i in range(out.windows.shape[0]):
             n = int(batch["num_clips"][i])
@@ -311,8 +311,6 @@ class GroundingTask(Task):
 
     def compute_metrics(self, outputs: dict[str, Any], split: str) -> dict[str, float]:
         """The official QVHighlights metrics over the split, plus its number of queries."""
-        from .metrics import qvhighlights_metrics
-
         seen, sub, gt = set(), [], []
         for s, g in zip(outputs["submission"], outputs["ground_truth"]):
             if s["qid"] not in seen:  # a query evaluated twice counts once
