@@ -13,6 +13,7 @@ from vidlift.backbones import load_backbone
 from vidlift.data.video import VideoInfo
 from vidlift.synthetic.synth import generate
 from vidlift.tasks.grounding.clips import ClipUnitSampler, collate_grounding, num_clip_units, pad_videos
+from vidlift.tasks.grounding.heads import GroundingOutput
 from vidlift.tasks.registry import build_task
 from vidlift.transfer import TransferModel, get_strategy
 
@@ -105,3 +106,35 @@ def test_clip_length_must_match_the_annotation(setup, tmp_path):
     bad = build_task({"name": "grounding", "clip_length": 1.0, "dataset": dict(task.data.options)})
     with pytest.raises(ValueError, match="clip_length"):
         bad.read_split("train")
+
+
+def _submission_task(**kw):
+    return build_task({"name": "grounding", "frames": 2,
+                       "dataset": {"format": "qvhighlights", "root": "/nonexistent", "train": "t.jsonl"}, **kw})
+
+
+def test_padded_windows_never_reach_the_submission():
+    # A head that decodes a different number of windows per row pads the short rows; the mask
+    # keeps the padding out of the submission, so a query's lines do not depend on its batch.
+    task = _submission_task(round_to_clip=False)
+    windows = torch.tensor([[[0.0, 0.5], [0.5, 1.0], [0.5, 1.0]], [[0.1, 0.2], [0.2, 0.3], [0.3, 0.4]]])
+    scores = torch.tensor([[0.9, 0.2, 0.0], [0.8, 0.7, 0.6]])
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    out = GroundingOutput(windows, scores, torch.zeros(2, 4), window_mask=mask)
+    batch = {"num_clips": torch.tensor([4, 4]), "duration": torch.tensor([8.0, 8.0]), "qid": [1, 2],
+             "query": ["a", "b"], "video_id": ["v", "w"], "annotated_duration": torch.tensor([8.0, 8.0])}
+    records = task.predictions(out, batch)
+    assert records[0]["pred_relevant_windows"] == [[0.0, 4.0, 0.9], [4.0, 8.0, 0.2]]
+    assert len(records[1]["pred_relevant_windows"]) == 3
+
+
+def test_metrics_score_the_first_ten_windows_whatever_is_written():
+    # The official evaluator cuts every query to its first 10 windows; writing more (here 12)
+    # must not let a correct 11th window count in metrics.json.
+    task = _submission_task(max_predicted_windows=12)
+    wrong = [[0.0, 2.0, 0.9 - 0.01 * i] for i in range(10)]
+    sub = [{"qid": 1, "pred_relevant_windows": [*wrong, [4.0, 8.0, 0.5]], "pred_saliency_scores": [0, 0, 0, 1]}]
+    gt = [{"qid": 1, "duration": 8.0, "relevant_windows": [[4.0, 8.0]], "relevant_clip_ids": [2, 3],
+           "saliency_scores": [[4, 4, 4], [4, 4, 4]]}]
+    m = task.compute_metrics({"submission": sub, "ground_truth": gt}, "val")
+    assert m["MR-full-mAP"] == 0.0 and m["MR-full-R1@0.5"] == 0.0

@@ -115,6 +115,7 @@ def test_decoding_is_inside_the_video_and_independent_of_the_batch():
             torch.testing.assert_close(out.scores[i, :q], alone.scores[0], atol=1e-5, rtol=0)
             torch.testing.assert_close(out.saliency[i, :n], alone.saliency[0], atol=1e-5, rtol=0)
             assert (out.scores[i, q:] == 0).all() and (out.saliency[i, n:] == 0).all()
+            assert out.window_mask[i].tolist() == [True] * q + [False] * (out.scores.shape[1] - q)
             assert (out.scores[i, :q].diff() <= 0).all()  # sorted
 
 

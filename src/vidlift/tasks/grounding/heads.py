@@ -86,12 +86,16 @@ class GroundingOutput:
     """windows: (B, Q, 2) (start, end) fractions of each video's length; scores: (B, Q) the
     confidence of each window (higher first); saliency: (B, N) per-clip saliency (any real
     scale, higher = more relevant; padding ignored); extras: whatever the head's own loss
-    needs (logits, pyramid outputs)."""
+    needs (logits, pyramid outputs); window_mask: (B, Q) True on the windows a row really
+    has, for heads whose number of windows differs from row to row (R²'s points depend on the
+    video's length) and pad the short rows; None: every window is real (Moment-DETR's fixed
+    queries). Padded windows never reach a submission."""
 
     windows: torch.Tensor
     scores: torch.Tensor
     saliency: torch.Tensor
     extras: dict[str, Any] = field(default_factory=dict)
+    window_mask: torch.Tensor | None = None
 
 
 class GroundingHead(nn.Module, ABC):

@@ -66,6 +66,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+# Windows per query the official evaluator scores (``compute_mr_ap(max_pred_windows=10)``).
+OFFICIAL_MAX_WINDOWS = 10
 # The official list is np.linspace(0.5, 0.95, 10) formatted with 2 decimals: the same doubles.
 IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 R1_THRESHOLDS = (0.3, *IOU_THRESHOLDS)
@@ -211,7 +213,8 @@ def _windows(d: dict) -> list[list[float]]:
     return [[float(x) for x in w[:3]] for w in ws]
 
 
-def qvhighlights_metrics(submission: list[dict], ground_truth: list[dict], *, max_windows: int = 10,
+def qvhighlights_metrics(submission: list[dict], ground_truth: list[dict], *,
+                         max_windows: int = OFFICIAL_MAX_WINDOWS,
                          clip_length: float = 2.0) -> dict[str, float]:
     """Score a QVHighlights-format submission (see the module docstring for the exact semantics).
 
@@ -297,5 +300,6 @@ def _moment_retrieval(name: str, bounds: tuple[float, float] | None, windows: di
     return out
 
 
-__all__ = ["IOU_THRESHOLDS", "LENGTH_BUCKETS", "R1_THRESHOLDS", "SALIENCY_LEVELS", "detection_ap", "highlight_scores",
+__all__ = ["IOU_THRESHOLDS", "LENGTH_BUCKETS", "OFFICIAL_MAX_WINDOWS", "R1_THRESHOLDS", "SALIENCY_LEVELS",
+           "detection_ap", "highlight_scores",
            "qvhighlights_metrics", "saliency_ap", "temporal_iou", "voc_average_precision"]

@@ -38,7 +38,8 @@ Where this departs, and why:
   states are zeroed past its end before the pyramid, so a video's windows do not depend on its
   batch; the losses too are taken over each row's own points (the official training counts a
   point whose stride window is partly padding). A row with fewer points than the batch's Q is
-  padded with copies of its last window at score 0 (GroundingOutput has no window mask).
+  padded with copies of its last window at score 0, marked False in
+  ``GroundingOutput.window_mask`` so that they never reach a submission.
 - Windows are clamped to [0, 1] of the video (GroundingOutput's contract).
 - Points are generated for any N (no ``buffer_size`` cap): videos of any length.
 - The L1 loss's average over positive points is taken over at least one (nncore divides by
@@ -271,15 +272,16 @@ class R2GroundingHead(GroundingHead):
                                for i, (p, m) in enumerate(zip(pymid, lmask))], 1)  # (B, M, 2)
         query = self.pooling(r2.query.float(), r2.query_mask)  # (B, C)
         cosine = F.cosine_similarity(x, query[:, None], dim=-1)  # (B, N)
-        windows, scores, saliency = self._decode(out_class.detach(), out_coord.detach(), points, sizes,
-                                                 cosine.detach(), mask)
+        windows, scores, saliency, real = self._decode(out_class.detach(), out_coord.detach(), points, sizes,
+                                                       cosine.detach(), mask)
         extras = {"out_class": out_class, "out_coord": out_coord, "points": points, "sizes": sizes,
                   "point_mask": torch.cat(lmask, 1), "states": x, "query": query, "clip_mask": mask, "r2": r2}
-        return GroundingOutput(windows, scores, saliency, extras)
+        return GroundingOutput(windows, scores, saliency, extras, window_mask=real)
 
     def _decode(self, logits: torch.Tensor, coords: torch.Tensor, points: torch.Tensor, sizes: list[int],
-                cosine: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per row, as the official single-video inference on its own n clips."""
+                cosine: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Per row, as the official single-video inference on its own n clips: windows (B, Q, 2),
+        scores (B, Q), saliency (B, N) and the window mask (B, Q), True on a row's own windows."""
         b, n_pad = mask.shape
         level = torch.repeat_interleave(torch.arange(len(sizes), device=points.device),
                                         torch.tensor(sizes, device=points.device))
@@ -307,7 +309,9 @@ class R2GroundingHead(GroundingHead):
         q = max(len(s) for s in rows_s)
         windows = torch.stack([torch.cat([w, w[-1:].expand(q - len(w), 2)]) for w in rows_w])
         scores = torch.stack([F.pad(s, (0, q - len(s))) for s in rows_s])
-        return windows, scores, saliency
+        real = torch.arange(q, device=scores.device)[None] < torch.tensor([len(s) for s in rows_s],
+                                                                          device=scores.device)[:, None]
+        return windows, scores, saliency, real
 
     def loss(self, output: GroundingOutput, targets: GroundingTargets) -> dict[str, torch.Tensor]:
         ex = output.extras

@@ -56,7 +56,7 @@ from .heads import (
     TextQuery,
     head_class,
 )
-from .metrics import qvhighlights_metrics
+from .metrics import OFFICIAL_MAX_WINDOWS, qvhighlights_metrics
 from .postprocess import postprocess_windows
 
 if TYPE_CHECKING:
@@ -97,6 +97,8 @@ class GroundingTask(Task):
         max_windows: ground-truth windows kept per training query (Moment-DETR: a random 5).
         clamp, round_to_clip, nms_threshold, max_predicted_windows: post-processing of the
             predicted windows (Moment-DETR's inference: clamp, round to 2 s, no NMS, 10).
+            ``max_predicted_windows`` is how many a submission line lists; the metrics score
+            the first 10 of them whatever it is, as the official evaluator does.
         eval_windows: windows encoded per forward pass in evaluation and prediction.
         backend, seed: video decoding backend; seed of the data's random choices.
     """
@@ -288,6 +290,9 @@ class GroundingTask(Task):
             duration = ann if ann > 0 else float(batch["duration"][i])
             w = out.windows[i].detach().float().cpu() * length
             s = out.scores[i].detach().float().cpu()
+            if out.window_mask is not None:  # rows padded to the batch's longest list of windows
+                real = out.window_mask[i].detach().cpu().bool()
+                w, s = w[real], s[real]
             order = torch.sort(s, descending=True, stable=True).indices
             raw = [[float(w[q, 0]), float(w[q, 1]), float(s[q])] for q in order.tolist()]
             windows = postprocess_windows(raw, duration, clip_length=self.clip_length, clamp=self.clamp,
@@ -317,7 +322,8 @@ class GroundingTask(Task):
                 seen.add(s["qid"])
                 sub.append(s)
                 gt.append(g)
-        metrics = qvhighlights_metrics(sub, gt, max_windows=self.max_predicted_windows, clip_length=self.clip_length)
+        # the official evaluator scores the first 10 windows of a query, however many are written
+        metrics = qvhighlights_metrics(sub, gt, max_windows=OFFICIAL_MAX_WINDOWS, clip_length=self.clip_length)
         return {**{k: float(v) for k, v in metrics.items()}, "num_queries": float(len(sub))}
 
     @torch.no_grad()
