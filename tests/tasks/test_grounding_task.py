@@ -138,3 +138,16 @@ def test_metrics_score_the_first_ten_windows_whatever_is_written():
            "saliency_scores": [[4, 4, 4], [4, 4, 4]]}]
     m = task.compute_metrics({"submission": sub, "ground_truth": gt}, "val")
     assert m["MR-full-mAP"] == 0.0 and m["MR-full-R1@0.5"] == 0.0
+
+
+def test_targets_say_which_queries_have_saliency_annotation(setup):
+    task, _, batch = setup
+    assert task.targets(batch).annotated.tolist() == [True, True]
+    plain = {**batch, "relevant_clip_ids": [[], []], "saliency_scores": [[], []],
+             "windows": [[[2.0, 6.0]], [[0.0, 2.5]]]}
+    t = task.targets(plain)
+    assert t.annotated.tolist() == [False, False]
+    # clips whose middle (1, 3, 5, 7 s) lies in a window are relevant, saliency 1
+    assert t.relevant[0].tolist() == [False, True, True, False]
+    assert t.relevant[1].tolist() == [True, False, False, False]
+    assert t.saliency[0].tolist() == [0.0, 1.0, 1.0, 0.0]

@@ -179,3 +179,22 @@ def test_losses_decrease_when_overfitting_a_batch():
     assert sum(last.values()) < 0.5 * sum(first.values())
     for k in ("loss_span", "loss_giou", "loss_label", "loss_saliency", "loss_rank_contrastive"):
         assert last[k] < first[k], k
+
+
+def test_saliency_pairs_without_saliency_annotation_are_two_easy_pairs():
+    # Charades-STA / TACoS / ActivityNet have windows but no saliency: every relevant clip has
+    # the same target, so there is no hard pair; as Moment-DETR's get_saliency_labels_sub_as_query
+    # both pairs are (relevant, outside). A video whose every clip is relevant has no pair.
+    sal = torch.tensor([[0.0, 1.0, 1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]])
+    rel = sal > 0
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    for seed in range(20):
+        torch.manual_seed(seed)
+        pos, neg, valid = saliency_pairs(sal, rel, mask, annotated=torch.tensor([False, False]))
+        assert valid.tolist() == [True, False]
+        assert set(pos[0].tolist()) <= {1, 2, 3} and set(neg[0].tolist()) <= {0, 4, 5}
+        assert pos[0, 0] != pos[0, 1]  # two distinct relevant clips, as random.sample(k=2)
+    # annotated rows keep the official hard pair, ties included
+    torch.manual_seed(0)
+    pos, neg, valid = saliency_pairs(sal, rel, mask, annotated=torch.tensor([True, True]))
+    assert valid.tolist() == [True, True] and pos[0, 0] == 3 and neg[0, 0] == 1

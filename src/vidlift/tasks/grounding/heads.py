@@ -72,13 +72,16 @@ class GroundingTargets:
     per-clip saliency score summed over annotators (0 outside the relevant clips and on
     padding); saliency_mask: (B, N) True on real clips; relevant: (B, N) True on the clips the
     annotation marks relevant (QVHighlights' ``relevant_clip_ids``, else the clips inside a
-    window).
+    window); annotated: (B,) bool, True where the annotation has saliency scores (False for
+    Charades-STA, TACoS, ActivityNet: their saliency is 1 on the relevant clips, no ranking);
+    None: all annotated.
     """
 
     windows: list[torch.Tensor]
     saliency: torch.Tensor
     saliency_mask: torch.Tensor
     relevant: torch.Tensor
+    annotated: torch.Tensor | None = None
 
 
 @dataclass

@@ -12,7 +12,12 @@ Following the official code (github.com/jayleicn/moment_detr ``moment_detr/model
 - saliency (last layer only): per query, 2 (positive, negative) clip pairs — the relevant clip
   with the highest summed annotator score against the one with the lowest (hard), and a random
   relevant clip against a random clip outside them (easy); hinge ``max(0, margin + s_neg -
-  s_pos)`` summed, divided by B·pairs and doubled (the official scale).
+  s_pos)`` summed, divided by B·pairs and doubled (the official scale). A query whose
+  annotation has no saliency scores (Charades-STA, TACoS, ActivityNet: windows only) has no
+  ranking among its relevant clips, so both of its pairs are easy ones, two distinct random
+  relevant clips against two random clips outside them, as the official
+  ``get_saliency_labels_sub_as_query`` (its window-only pre-training path); a video that such
+  a query covers entirely has no negative and is left out (the official code would fail).
 - rank-contrastive (Moon et al., "Query-Dependent Video Representation for Moment Retrieval
   and Highlight Detection", CVPR 2023; github.com/wjun0830/QD-DETR ``qd_detr/model.py``
   ``loss_saliency``): for every rank r = 1..11 the clips scored >= r are positives of a
@@ -61,24 +66,35 @@ def label_loss(logits: torch.Tensor, indices: list[tuple[torch.Tensor, torch.Ten
     return F.cross_entropy(logits.transpose(1, 2), target, weight, reduction="none").mean()
 
 
-def saliency_pairs(saliency: torch.Tensor, relevant: torch.Tensor,
-                   mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def saliency_pairs(saliency: torch.Tensor, relevant: torch.Tensor, mask: torch.Tensor,
+                   annotated: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Moment-DETR's (positive, negative) clip pairs per query.
 
-    saliency (B, N) summed annotator scores, relevant (B, N) bool, mask (B, N) real clips ->
-    pos (B, 2), neg (B, 2) clip indices and valid (B,) (queries with a relevant clip). Pair 0
-    is the hard one (highest vs lowest score among the relevant clips, the first of equals),
-    pair 1 the easy one (a random relevant clip vs a random non-relevant real clip; the hard
-    pair again when every clip is relevant, as the official code does).
+    saliency (B, N) summed annotator scores, relevant (B, N) bool, mask (B, N) real clips,
+    annotated (B,) whether the query has saliency scores (None: all) -> pos (B, 2), neg (B, 2)
+    clip indices and valid (B,) (queries with a pair). Annotated: pair 0 is the hard one
+    (highest vs lowest score among the relevant clips, the first of equals), pair 1 the easy
+    one (a random relevant clip vs a random non-relevant real clip; the hard pair again when
+    every clip is relevant, as the official code does). Not annotated: two easy pairs (two
+    distinct relevant clips when there are two), no pair when no clip is outside.
     """
     b = saliency.shape[0]
     pos = torch.zeros(b, 2, dtype=torch.long)
     neg = torch.zeros(b, 2, dtype=torch.long)
     valid = torch.zeros(b, dtype=torch.bool)
     sal, rel, real = saliency.detach().float().cpu(), relevant.cpu() & mask.cpu(), mask.cpu()
+    ranked = annotated.cpu() if annotated is not None else torch.ones(b, dtype=torch.bool)
     for i in range(b):
         ids = rel[i].nonzero().flatten()
         if len(ids) == 0:
+            continue
+        if not ranked[i]:  # windows only: two easy pairs
+            pool = (real[i] & ~rel[i]).nonzero().flatten()
+            if len(pool) == 0:
+                continue
+            pos[i] = ids[torch.randperm(len(ids))[:2]] if len(ids) > 1 else ids[0]
+            neg[i] = pool[torch.randint(len(pool), (2,))]
+            valid[i] = True
             continue
         valid[i] = True
         scores = sal[i, ids]
@@ -150,10 +166,11 @@ class MomentCriterion:
 
     def __call__(self, logits: torch.Tensor, spans: torch.Tensor, saliency_scores: torch.Tensor,
                  targets_cxw: list[torch.Tensor], saliency: torch.Tensor, relevant: torch.Tensor,
-                 mask: torch.Tensor) -> dict[str, torch.Tensor]:
+                 mask: torch.Tensor, annotated: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Weighted losses by name. logits (K, B, Q, 2) and spans (K, B, Q, 2) of the K decoder
         layers (the last is the output), saliency_scores (B, N) predicted; targets_cxw per query
-        (M_i, 2); saliency, relevant, mask (B, N) as :class:`~.heads.GroundingTargets`."""
+        (M_i, 2); saliency, relevant, mask (B, N) and annotated (B,) as
+        :class:`~.heads.GroundingTargets`."""
         out: dict[str, torch.Tensor] = {}
         layers = range(logits.shape[0]) if self.aux_loss else [logits.shape[0] - 1]
         for k in layers:
@@ -161,7 +178,7 @@ class MomentCriterion:
             for name, value in self.layer_losses(logits[k], spans[k], targets_cxw).items():
                 out[f"loss_{name}{suffix}"] = self.weights[name] * value
         if self.saliency_weight:
-            pos, neg, valid = saliency_pairs(saliency, relevant, mask)
+            pos, neg, valid = saliency_pairs(saliency, relevant, mask, annotated)
             out["loss_saliency"] = self.saliency_weight * saliency_margin_loss(
                 saliency_scores, pos, neg, valid, self.saliency_margin)
         if self.rank_contrastive_weight:

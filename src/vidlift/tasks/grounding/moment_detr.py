@@ -219,7 +219,7 @@ class MomentDETR(GroundingHead):
         ex: dict[str, Any] = output.extras
         cxw = [span_xx_to_cxw(w.float()) for w in targets.windows]
         return self.criterion(ex["logits"], ex["spans"], output.saliency, cxw, targets.saliency,
-                              targets.relevant, targets.saliency_mask)
+                              targets.relevant, targets.saliency_mask, targets.annotated)
 
 
 __all__ = ["MomentDETR", "MomentTransformer", "sine_positions", "temporal_endpoints"]

@@ -246,10 +246,12 @@ class GroundingTask(Task):
     def targets(self, batch: dict[str, Any]) -> GroundingTargets:
         """Windows as fractions of each video's clip units, per-clip summed saliency and the
         relevant clips (the annotated ``relevant_clip_ids``, else the units whose middle lies
-        in a window; saliency 1 on them when the annotation has no scores)."""
+        in a window; saliency 1 on them when the annotation has no scores, and ``annotated``
+        False)."""
         mask = batch["clip_mask"]
         b, p = mask.shape
         saliency, relevant, windows = torch.zeros(b, p), torch.zeros(b, p, dtype=torch.bool), []
+        annotated = torch.tensor([bool(ids) for ids in batch["relevant_clip_ids"]], dtype=torch.bool)
         for i in range(b):
             n = int(batch["num_clips"][i])
             length = n * self.clip_length
@@ -269,7 +271,8 @@ class GroundingTask(Task):
                     relevant[i, :n] |= inside
                 saliency[i, :n][relevant[i, :n]] = 1.0
         dev = batch["video"].device
-        return GroundingTargets([w.to(dev) for w in windows], saliency.to(dev), mask.to(dev), relevant.to(dev))
+        return GroundingTargets([w.to(dev) for w in windows], saliency.to(dev), mask.to(dev), relevant.to(dev),
+                                annotated.to(dev))
 
     # -- steps ------------------------------------------------------------------------------
     def training_step(self, model: TransferModel, batch: dict[str, Any]) -> StepOutput:
