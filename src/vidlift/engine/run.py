@@ -61,8 +61,9 @@ def _build(config: dict[str, Any]) -> tuple[TransferTaskModule, TaskDataModule, 
     return module, data, out
 
 
-def _load_weights(module: TransferTaskModule, ckpt_path: str | os.PathLike) -> None:
-    """Trained tensors from a checkpoint (our own files; torch.load with weights_only=True)."""
+def load_weights(module: TransferTaskModule, ckpt_path: str | os.PathLike) -> None:
+    """Trained tensors from a checkpoint into ``module`` (our own files; torch.load with
+    weights_only=True; the backbone's weights hash and the strategies checked)."""
     if not Path(ckpt_path).is_file():
         raise FileNotFoundError(f"{ckpt_path}: no such checkpoint file")
     try:
@@ -75,6 +76,9 @@ def _load_weights(module: TransferTaskModule, ckpt_path: str | os.PathLike) -> N
                          "(delta.safetensors) loads with vidlift.transfer.load_delta instead")
     check_checkpoint(module, ckpt, str(ckpt_path))
     module.load_state_dict(ckpt["state_dict"], strict=False)
+
+
+_load_weights = load_weights  # the name before it was public
 
 
 def _write_metrics(module: TransferTaskModule, out: Path, command: str, split: str | None,
@@ -146,7 +150,7 @@ def evaluate(config: dict[str, Any], split: str, ckpt_path: str | None = None) -
     checkpoint the untrained model is evaluated (zero-shot)."""
     module, data, out = _build(config)
     if ckpt_path:
-        _load_weights(module, ckpt_path)
+        load_weights(module, ckpt_path)
     trainer = _trainer(config, out, train=False)
     (trainer.validate if split == "val" else trainer.test)(module, datamodule=data)
     if not trainer.is_global_zero:
@@ -158,7 +162,7 @@ def predict(config: dict[str, Any], ckpt_path: str | None = None, output: str | 
     """Write one JSON line per clip of the task's "predict" split to ``output``."""
     module, data, out = _build(config)
     if ckpt_path:
-        _load_weights(module, ckpt_path)
+        load_weights(module, ckpt_path)
     trainer = _trainer(config, out, train=False)
     if trainer.world_size > 1:  # before any work
         raise ValueError("vidlift predict runs on one device (trainer.devices=1): each rank would hold only its share")
@@ -170,4 +174,4 @@ def predict(config: dict[str, Any], ckpt_path: str | None = None, output: str | 
     return path
 
 
-__all__ = ["fit", "evaluate", "predict"]
+__all__ = ["fit", "evaluate", "predict", "load_weights"]

@@ -42,13 +42,13 @@ class GroundingPredictor:
         """Load ``run_dir``'s config and its ``checkpoints/last.ckpt`` (or ``checkpoint``)."""
         from ...engine.config import load_config
         from ...engine.module import TransferTaskModule
-        from ...engine.run import _load_weights
+        from ...engine.run import load_weights
 
         run = Path(run_dir)
         if not (run / "config.yaml").is_file():
             raise FileNotFoundError(f"{run}: no config.yaml; is it a run folder written by `vidlift fit`?")
         module = TransferTaskModule(load_config(run / "config.yaml"))
-        _load_weights(module, checkpoint or run / "checkpoints" / "last.ckpt")
+        load_weights(module, checkpoint or run / "checkpoints" / "last.ckpt")
         return cls(module, device)
 
     @torch.no_grad()
@@ -59,16 +59,19 @@ class GroundingPredictor:
         :class:`~vidlift.data.video.VideoDecodeError` naming the file."""
         decoded = read_video(video_path, ClipUnitSampler(self.task.clip_length), backend=self.task.backend)
         frames = self.module.model.preprocess(decoded.frames)  # the evaluation transform: no randomness
+        info = decoded.info
+        # a container without a duration: the frames' span, as ClipUnitSampler counts clip units
+        duration = float(info.duration) if info.duration > 0 else info.num_frames / info.fps
         sample = {"index": 0, "video_id": Path(video_path).stem, "video": frames,
                   "timestamps": torch.from_numpy(np.asarray(decoded.timestamps, dtype=np.float64)),
-                  "duration": torch.tensor(float(decoded.info.duration), dtype=torch.float64),
-                  "qid": 0, "query": query, "annotated_duration": float(decoded.info.duration)}
+                  "duration": torch.tensor(duration, dtype=torch.float64),
+                  "qid": 0, "query": query, "annotated_duration": duration}
         batch = collate_grounding([sample], self.task.frames)
         batch["video"] = batch["video"].to(self.device, self.module.model.backbone.dtype)
         batch["clip_mask"] = batch["clip_mask"].to(self.device)
         record = self.task.predict_step(self.module.model, batch)[0]
         return {"windows": record["pred_relevant_windows"], "saliency": record["pred_saliency_scores"],
-                "duration": float(decoded.info.duration), "clip_length": self.task.clip_length}
+                "duration": duration, "clip_length": self.task.clip_length}
 
 
 __all__ = ["GroundingPredictor"]
