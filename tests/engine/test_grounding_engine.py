@@ -66,7 +66,8 @@ def test_fit_predict_and_a_ten_times_longer_video(grounding_sets, tmp_path):
     with open(next((run / "csv").glob("version_*/metrics.csv"))) as f:
         logged = set(next(csv.reader(f)))
     assert {"train/loss_span", "train/loss_giou", "train/loss_label", "train/loss_saliency",
-            "train/loss_span_0"} <= logged
+            "train/loss_span_0", "val/loss"} <= logged
+    assert m["loss"] > 0  # the validation loss: the head's weighted terms, as in training
 
     assert main(["predict", "--config", str(cfg), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")]) == 0
     lines = [json.loads(x) for x in (run / "predictions.jsonl").read_text().splitlines()]

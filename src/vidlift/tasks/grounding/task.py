@@ -307,18 +307,26 @@ class GroundingTask(Task):
         return records
 
     @torch.no_grad()
-    def evaluation_step(self, model: TransferModel, batch: dict[str, Any]) -> dict[str, list]:
+    def evaluation_step(self, model: TransferModel, batch: dict[str, Any]) -> dict[str, Any]:
         """{"submission": per query its submission record, "ground_truth": per query the
-        annotation in the QVHighlights format}."""
+        annotation in the QVHighlights format, "loss": (B,) the batch's head loss (the sum of
+        the weighted terms, as in training, without dropout), repeated per query so that the
+        split's mean weighs batches by their size}."""
         out, _ = self.forward_batch(model, batch, self.eval_windows)
+        # the losses draw random pairs / positives: keep them off the generators training uses
+        device = batch["video"].device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            loss = sum(self.head.loss(out, self.targets(batch)).values())
         truth = [{"qid": _qid(batch["qid"][i]), "query": batch["query"][i], "vid": batch["video_id"][i],
                   "duration": float(batch["annotated_duration"][i]), "relevant_windows": batch["windows"][i],
                   "relevant_clip_ids": batch["relevant_clip_ids"][i], "saliency_scores": batch["saliency_scores"][i]}
                  for i in range(len(batch["qid"]))]
-        return {"submission": self.predictions(out, batch), "ground_truth": truth}
+        return {"submission": self.predictions(out, batch), "ground_truth": truth,
+                "loss": loss.detach().float().reshape(1).expand(len(truth)).clone()}
 
     def compute_metrics(self, outputs: dict[str, Any], split: str) -> dict[str, float]:
-        """The official QVHighlights metrics over the split, plus its number of queries."""
+        """The official QVHighlights metrics over the split, plus its number of queries and the
+        mean head loss (``loss``; ``val/loss`` in the logs)."""
         seen, sub, gt = set(), [], []
         for s, g in zip(outputs["submission"], outputs["ground_truth"]):
             if s["qid"] not in seen:  # a query evaluated twice counts once
@@ -327,7 +335,10 @@ class GroundingTask(Task):
                 gt.append(g)
         # the official evaluator scores the first 10 windows of a query, however many are written
         metrics = qvhighlights_metrics(sub, gt, max_windows=OFFICIAL_MAX_WINDOWS, clip_length=self.clip_length)
-        return {**{k: float(v) for k, v in metrics.items()}, "num_queries": float(len(sub))}
+        out = {**{k: float(v) for k, v in metrics.items()}, "num_queries": float(len(sub))}
+        if "loss" in outputs:
+            out["loss"] = float(torch.as_tensor(outputs["loss"], dtype=torch.float32).mean())
+        return out
 
     @torch.no_grad()
     def predict_step(self, model: TransferModel, batch: dict[str, Any]) -> list[dict[str, Any]]:
