@@ -15,6 +15,12 @@ the backbone through *any* transfer strategy, end to end:
    query (:class:`~.heads.QueryConditionedVideoHead`, R²-Tuning) computes it from the window's
    features and the :class:`~.heads.TextQuery` with the text layers it asks for. Windows are
    independent (a sliding window without overlap); the grounding head sees the whole video.
+   Memory: chunking bounds the *activations* of the image tower (``eval_windows`` windows at
+   a time), but an item holds the decoded pixels of its whole video (one frame per clip unit:
+   a 1-hour video is 1,800 frames, about 1 GiB at 224 px in float32), and the joined
+   features are kept until the head runs: per clip the joint-space embedding, plus, for
+   R²-Tuning, the k block outputs it reads (k × 1,800 × 50 × 768 values for ViT-B/32). Batch
+   size 1 at evaluation is the setting for very long videos.
 3. The query: the text tower's token states up to the end token, cut to ``max_query_tokens``
    (Moment-DETR's ``max_q_l`` 32), its block outputs a head asks for, and the joint-space
    sentence embedding.
