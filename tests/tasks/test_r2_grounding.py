@@ -210,3 +210,16 @@ def test_vidlift_fit_with_r2_tuning_and_the_r2_head(tmp_path):
         assert 1 <= len(line["pred_relevant_windows"]) <= 10
         for s, e, score in line["pred_relevant_windows"]:
             assert 0 <= s <= e and 0 <= score <= 1
+
+
+@pytest.mark.parametrize("strategies", [["mean_pool"], ["lora"], ["st_adapter"]])
+def test_r2_head_without_the_r2_video_head_is_refused_at_setup(strategies):
+    from vidlift.backbones import load_backbone
+    from vidlift.tasks.registry import build_task
+    from vidlift.transfer import TransferModel, get_strategy
+
+    task = build_task({"name": "grounding", "frames": 4, "head": "r2",
+                       "dataset": {"format": "qvhighlights", "root": "/nonexistent", "train": "t.jsonl"}})
+    model = TransferModel(load_backbone("tiny"), [get_strategy(n) for n in strategies], num_frames=4)
+    with pytest.raises(ValueError, match=rf"head 'r2'.*r2_tuning.*{strategies[0]}"):
+        task.setup(model)

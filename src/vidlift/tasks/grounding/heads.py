@@ -108,6 +108,9 @@ class GroundingHead(nn.Module, ABC):
     name: ClassVar[str]
     paper: ClassVar[str] = ""
     text_layers: ClassVar[tuple[int, ...]] = ()  # text blocks the head reads (none by default)
+    # the strategy whose query-conditioned video head the head reads (its extras), if any: the
+    # task refuses other strategies at setup, naming both
+    needs_video_head: ClassVar[str | None] = None
 
     @abstractmethod
     def forward(self, inputs: GroundingInputs) -> GroundingOutput:

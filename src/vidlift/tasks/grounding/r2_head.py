@@ -224,6 +224,7 @@ class R2GroundingHead(GroundingHead):
 
     name: ClassVar[str] = "r2"
     paper: ClassVar[str] = "Liu et al., ECCV 2024 (arXiv 2404.00801)"
+    needs_video_head: ClassVar[str | None] = "r2_tuning"
 
     def __init__(self, clip_dim: int, text_dim: int, embed_dim: int,
                  strides: tuple[int, ...] | list[int] = (1, 2, 4, 8), max_num_moment: int = 50,

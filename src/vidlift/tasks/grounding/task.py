@@ -147,6 +147,11 @@ class GroundingTask(Task):
             raise ValueError(f"grounding cannot use a strategy that conditions class or caption embeddings on the "
                              f"video (xclip_prompt; strategies {names}): its queries need per-token states")
         vh = model.roles["video_head"]
+        needs = head_class(self.head_name).needs_video_head
+        if needs is not None and not any(s.name == needs for s in model.strategies):
+            raise ValueError(f"grounding head {self.head_name!r} reads the {needs} video head's query states and "
+                             f"layer-wise embeddings, but the strategies are {names}; use transfer [{{name: {needs}}}] "
+                             "with it, or head moment_detr")
         text = model.backbone.require_text("grounding")
         if isinstance(vh, QueryConditionedVideoHead):
             self.query_conditioned, clip_dim = True, int(vh.state_dim)
