@@ -140,3 +140,76 @@ def test_evaluate_files_errors_name_file_and_line(tmp_path):
         evaluate_files(tmp_path / "p.jsonl", gt, metrics=FAST)
     with pytest.raises(FileNotFoundError, match="nope.json"):
         evaluate_files(tmp_path / "p.jsonl", tmp_path / "nope.json")
+
+
+# -- the Java PTB tokenizer and METEOR as subprocesses ---------------------------------------
+TRICKY = {"a": ["A man's dog, (running) fast!", "They don't stop... really"], "b": [""],
+          "c": ["two lines\nin one caption", "café — naïve “quotes”"], "d": ["[x] {y}; z-w: 3.5"]}
+
+
+@needs_java
+def test_ptb_writes_nothing_into_the_installed_package(monkeypatch):
+    # A read-only install: creating a file in pycocoevalcap's folder fails. pycocoevalcap's own
+    # wrapper writes its input file next to the jar; vidlift's run of the tokenizer must not.
+    import tempfile
+    from pathlib import Path
+
+    import pycocoevalcap
+
+    package = Path(pycocoevalcap.__path__[0]).resolve()
+    real = tempfile.NamedTemporaryFile
+
+    def read_only(*args, **kwargs):
+        folder = kwargs.get("dir")
+        if folder is not None and Path(folder).resolve().is_relative_to(package):
+            raise PermissionError(13, "Read-only file system", str(folder))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", read_only)
+    assert M.tokenize({"x": ["A dog, running."]}, java=True) == {"x": ["a dog running"]}
+
+
+@needs_java
+def test_ptb_equals_pycocoevalcap_wrapper():
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    official = PTBTokenizer().tokenize({k: [{"caption": c} for c in v] for k, v in TRICKY.items()})
+    assert M.tokenize(TRICKY, java=True) == official
+    assert official["a"][0] == "a man 's dog -lrb- running -rrb- fast"  # a spot check of the reference
+
+
+def test_ptb_failure_names_the_status(monkeypatch, tmp_path):
+    java = tmp_path / "java"
+    java.write_text("#!/bin/sh\necho 'Error: could not find or load main class' >&2\nexit 3\n")
+    java.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"PTB tokenizer .* status 3: Error: could not find"):
+        M.ptb_tokenize(["a dog"])
+
+
+def test_meteor_failure_releases_its_lock_and_process(monkeypatch):
+    # METEOR answering something that is not a number makes pycocoevalcap's compute_score raise
+    # while holding its lock; its __del__ would then wait on that lock forever.
+    import subprocess
+    import threading
+
+    from pycocoevalcap.meteor import meteor
+
+    made = []
+
+    def echo_init(self):  # `cat` echoes the SCORE line back: not a number
+        self.meteor_p = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE)
+        self.lock = threading.Lock()
+        made.append(self)
+
+    monkeypatch.setattr(meteor.Meteor, "__init__", echo_init)
+    with pytest.raises(ValueError):
+        M._meteor({"x": ["a dog"]}, {"x": ["a dog"]})
+    (scorer,) = made
+    assert scorer.meteor_p.poll() is not None  # the process is gone
+    assert not scorer.lock.locked()
+    finisher = threading.Thread(target=scorer.__del__, daemon=True)
+    finisher.start()
+    finisher.join(timeout=5)
+    assert not finisher.is_alive()  # __del__ returns instead of waiting forever

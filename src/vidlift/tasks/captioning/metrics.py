@@ -18,6 +18,14 @@ with a warning and the captions are tokenised in Python (:func:`simple_ptb_token
 approximation of the PTB rules: lower case, contractions and punctuation split off, the same
 punctuation dropped), also with a warning; scores may then differ slightly from the official
 ones. SPICE needs a model download and is not offered.
+
+The PTB tokenizer is run by vidlift (:func:`ptb_tokenize`) rather than through pycocoevalcap's
+``PTBTokenizer`` wrapper, with the same jar, command line (``-preserveLines -lowerCase``, one
+caption a line) and punctuation filter, because the wrapper writes its input file next to the
+jar inside the installed package (``tempfile.NamedTemporaryFile(dir=<package folder>)``), which
+fails on a read-only install (a system site-packages, a container image), and it ignores the
+exit status and a short output (``zip`` drops the captions the tokenizer did not return).
+vidlift writes the file to the system temporary folder and checks both.
 """
 
 from __future__ import annotations
@@ -25,7 +33,10 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +68,45 @@ def tokenize(captions: Mapping[str, Sequence[str]], java: bool) -> dict[str, lis
     (Java) or :func:`simple_ptb_tokenize`."""
     if not java:
         return {k: [simple_ptb_tokenize(c) for c in v] for k, v in captions.items()}
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+    keys = [k for k, v in captions.items() for _ in v]
+    tokens = ptb_tokenize([c for v in captions.values() for c in v])
+    out: dict[str, list[str]] = {k: [] for k in captions}
+    for k, t in zip(keys, tokens):
+        out[k].append(t)
+    return out
 
-    # The wrapper splits its output on newlines: a caption must be one line.
-    data = {k: [{"caption": " ".join(c.split())} for c in v] for k, v in captions.items()}
-    return PTBTokenizer().tokenize(data)
+
+def ptb_jar() -> Path:
+    """The Stanford CoreNLP 3.4.1 jar that pycocoevalcap ships for its PTB tokenizer."""
+    from pycocoevalcap.tokenizer import ptbtokenizer
+
+    jar = Path(ptbtokenizer.__file__).with_name(ptbtokenizer.STANFORD_CORENLP_3_4_1_JAR)
+    if not jar.is_file():
+        raise FileNotFoundError(f"captioning: pycocoevalcap's PTB tokenizer jar is missing: {jar}")
+    return jar
+
+
+def ptb_tokenize(texts: Sequence[str]) -> list[str]:
+    """Captions (N,) -> PTB-tokenised, lower-cased captions (N,) with :data:`PUNCTUATIONS`
+    dropped: the Java tokenizer of coco-caption, run with its input file in the system
+    temporary folder (module docstring). Each caption is one input line, so its white space
+    (newlines included) is collapsed first."""
+    texts = [" ".join(t.split()) for t in texts]
+    if not texts:
+        return []
+    with tempfile.TemporaryDirectory(prefix="vidlift-ptb-") as folder:
+        source = Path(folder) / "captions.txt"
+        source.write_text("\n".join(texts), encoding="utf-8")
+        cmd = ["java", "-cp", str(ptb_jar()), "edu.stanford.nlp.process.PTBTokenizer", "-preserveLines",
+               "-lowerCase", str(source)]
+        done = subprocess.run(cmd, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"captioning: the PTB tokenizer ({' '.join(cmd[:4])}) exited with status "
+                           f"{done.returncode}: {done.stderr.decode(errors='replace').strip()[-500:]}")
+    lines = done.stdout.decode("utf-8").split("\n")
+    if len(lines) < len(texts):
+        raise RuntimeError(f"captioning: the PTB tokenizer returned {len(lines)} lines for {len(texts)} captions")
+    return [" ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATIONS) for line in lines[: len(texts)]]
 
 
 def _meteor(gts: dict[str, list[str]], res: dict[str, list[str]]) -> float:
@@ -72,10 +117,14 @@ def _meteor(gts: dict[str, list[str]], res: dict[str, list[str]]) -> float:
         score, _ = scorer.compute_score(gts, res)
     finally:
         # pycocoevalcap stops the JVM only in __del__; stop it here (its __del__ then finds the
-        # process ended, which is harmless).
+        # process ended, which is harmless). Its compute_score takes a lock that it does not give
+        # back when it fails (e.g. METEOR answers a line that is not a number), and __del__ waits
+        # for that lock: release it, or garbage collection would hang the run.
         scorer.meteor_p.stdin.close()
         scorer.meteor_p.kill()
         scorer.meteor_p.wait()
+        if scorer.lock.locked():
+            scorer.lock.release()
     return float(score)
 
 
@@ -134,4 +183,4 @@ def caption_metrics(predictions: Mapping[str, str], references: Mapping[str, Seq
     return out
 
 
-__all__ = ["caption_metrics", "simple_ptb_tokenize", "java_available", "METRICS", "KEYS"]
+__all__ = ["caption_metrics", "ptb_tokenize", "simple_ptb_tokenize", "java_available", "METRICS", "KEYS"]
