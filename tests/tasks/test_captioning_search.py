@@ -109,3 +109,28 @@ def test_bad_arguments():
         beam_search(toy_step, 1, START, END, 5, beam_size=0)
     with pytest.raises(ValueError, match="max_length"):
         greedy_search(toy_step, 1, START, END, 1)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_batched_search_equals_one_item_at_a_time(beam_size):
+    # Items of a batch that finish at different steps (an end token urged more strongly with
+    # every position for some items, never for others: those run to max_length) must get from
+    # the batched search what a batch of one gives them.
+    torch.manual_seed(4)
+    dec = CaptionDecoder(10, video_dim=8, width=16, heads=2, layers=1, encoder_layers=0, max_frames=4,
+                         max_positions=12).eval()
+    with torch.no_grad():
+        memory = dec.encode(torch.randn(6, 4, 8))
+    urge = torch.tensor([-5.0, 0.0, 0.6, 1.2, 1.8, 3.0])
+
+    def logp(prefix, items):
+        out = dec(prefix, memory[items])[:, -1]
+        out[:, END] += urge[items] * (prefix.shape[1] - 1)
+        return out.log_softmax(-1)
+
+    for search, kwargs in ((beam_search, {"beam_size": beam_size}), (greedy_search, {})):
+        batched = search(logp, 6, START, END, 9, **kwargs)
+        assert {len(t) for t in batched} == {2, 8}  # some end early, some run to max_length
+        for b in range(6):
+            alone = search(lambda p, r, b=b: logp(p, torch.full_like(r, b)), 1, START, END, 9, **kwargs)
+            assert alone == [batched[b]]
