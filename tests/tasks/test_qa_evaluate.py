@@ -64,3 +64,24 @@ def test_bad_prediction_files_name_file_and_line(tmp_path):
         evaluate_files(broken, gt)
     with pytest.raises(ValueError, match="cannot tell the QA format"):
         evaluate_files(dup, _lines(tmp_path / "gt.txt", []))
+
+
+def test_nextqa_result_object(tmp_path):
+    # NExT-QA's own result file (main_qa.py writes it, eval_mc.py scores it): one JSON object
+    # {"<video>_<qid>": {"prediction", "answer"}}; its "answer" is ignored, the CSV gives it.
+    gt = _nextqa(tmp_path / "val.csv")
+    result = {"v1_0": {"prediction": 0, "answer": 3}, "v1_1": {"prediction": 0, "answer": 1},
+              "v2_0": {"prediction": 2, "answer": 2}, "v2_1": {"prediction": 3, "answer": 0}}
+    (tmp_path / "HGA-val.json").write_text(json.dumps(result, indent=4))
+    m = evaluate_files(tmp_path / "HGA-val.json", gt)
+    # right, wrong, right, right -> 75 %; C 1/2; T (TN + TP): 2/2.
+    assert m["accuracy"] == 75.0 and m["acc_C"] == 50.0 and m["acc_T"] == 100.0 and m["acc_TN"] == 100.0
+    # vidlift's JSON lines in a .json file are still read as lines (one line, or several).
+    lines = [{"qid": q, "prediction": r["prediction"]} for q, r in result.items()]
+    assert evaluate_files(_lines(tmp_path / "p.json", lines), gt)["accuracy"] == 75.0
+    (tmp_path / "bad.json").write_text(json.dumps({**result, "v2_1": {"answer": 0}}))
+    with pytest.raises(AnnotationError, match=r"bad.json: question 'v2_1': expected an object with 'prediction'"):
+        evaluate_files(tmp_path / "bad.json", gt)
+    (tmp_path / "range.json").write_text(json.dumps({**result, "v2_1": {"prediction": 7}}))
+    with pytest.raises(AnnotationError, match=r"range.json: question 'v2_1': option index 7 out of range"):
+        evaluate_files(tmp_path / "range.json", gt)

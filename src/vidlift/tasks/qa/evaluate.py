@@ -7,7 +7,11 @@
 - ``prediction``: multiple choice, the chosen option's index (0-based int) or its text; open-ended,
   the answer text (compared exactly with the annotation's answer after stripping white space).
 
-Other keys are ignored, so ``vidlift predict``'s ``predictions.jsonl`` is such a file.
+Other keys are ignored, so ``vidlift predict``'s ``predictions.jsonl`` is such a file. A ``.json``
+file holding one object is read as NExT-QA's own result file (``main_qa.py`` writes it and
+``eval_mc.py`` scores it): ``{"<video>_<qid>": {"prediction": 3, "answer": 0}, ...}``; its
+``answer`` is ignored (the ground-truth file gives the answer) and errors name the qid instead
+of a line. Any other model's results can be scored this way.
 
 **Ground truth**: an annotation file of a QUESTIONS format, read by its reader (errors name
 file and line): by extension ``.csv`` -> ``nextqa``, ``.json`` -> ``msrvtt_qa`` (MSVD-QA has the
@@ -46,12 +50,35 @@ def read_ground_truth(path: str | Path, format: str | None = None) -> list[QASam
     return records
 
 
-def read_predictions(path: str | Path) -> dict[str, tuple[Any, int]]:
-    """``qid -> (prediction, line)`` from a JSON-lines file; errors name file and line."""
+def _read_result_object(path: Path) -> dict[str, tuple[Any, int | None]] | None:
+    """NExT-QA's result file ``{qid: {"prediction": p, ...}}`` as ``qid -> (p, None)``; None when
+    the file is not one JSON object (then it is read as JSON lines)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or "qid" in data:  # a one-line JSONL file holds a "qid" key
+        return None
+    out: dict[str, tuple[Any, int | None]] = {}
+    for qid, row in data.items():
+        if not isinstance(row, dict) or "prediction" not in row:
+            raise AnnotationError(path, None, f"question {qid!r}: expected an object with 'prediction' "
+                                              "(NExT-QA's result format {qid: {prediction, answer}})")
+        out[str(qid)] = (row["prediction"], None)
+    return out
+
+
+def read_predictions(path: str | Path) -> dict[str, tuple[Any, int | None]]:
+    """``qid -> (prediction, line)`` from a JSON-lines file (or, for a ``.json`` file holding one
+    object, NExT-QA's result format, line None); errors name file and line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such predictions file")
-    out: dict[str, tuple[Any, int]] = {}
+    if path.suffix.lower() == ".json":
+        result = _read_result_object(path)
+        if result is not None:
+            return result
+    out: dict[str, tuple[Any, int | None]] = {}
     with path.open(encoding="utf-8") as f:
         for line, text in enumerate(f, 1):
             if not text.strip():
@@ -69,20 +96,22 @@ def read_predictions(path: str | Path) -> dict[str, tuple[Any, int]]:
     return out
 
 
-def _is_right(record: QASample, prediction: Any, path: Path, line: int) -> bool:
+def _is_right(record: QASample, prediction: Any, path: Path, line: int | None) -> bool:
+    def error(message: str) -> AnnotationError:  # without a line (NExT-QA's result object), name the qid
+        return AnnotationError(path, line, message if line else f"question {record.qid!r}: {message}")
+
     if record.options:
         if isinstance(prediction, bool) or not isinstance(prediction, (int, str)):
-            raise AnnotationError(path, line, f"prediction {prediction!r} is neither an option index nor an option")
+            raise error(f"prediction {prediction!r} is neither an option index nor an option")
         if isinstance(prediction, str):
             if prediction.strip() not in record.options:
-                raise AnnotationError(path, line, f"prediction {prediction!r} is not one of the options of question "
-                                                  f"{record.qid!r}")
+                raise error(f"prediction {prediction!r} is not one of the options of question {record.qid!r}")
             prediction = record.options.index(prediction.strip())
         if not 0 <= prediction < len(record.options):
-            raise AnnotationError(path, line, f"option index {prediction} out of range (0-{len(record.options) - 1})")
+            raise error(f"option index {prediction} out of range (0-{len(record.options) - 1})")
         return prediction == record.answer_index
     if not isinstance(prediction, str):
-        raise AnnotationError(path, line, f"an open-ended prediction must be the answer text, got {prediction!r}")
+        raise error(f"an open-ended prediction must be the answer text, got {prediction!r}")
     return record.answer is not None and prediction.strip() == record.answer.strip()
 
 
