@@ -21,6 +21,13 @@ cross-modal transformer over video tokens and question tokens: post-network tuni
 ``answers``: the open-ended answer vocabulary (a text file, one answer per line, or a list), for
 runs whose config names no train split (otherwise it is read from the train split).
 
+Cost: an item is one question, so a video asked n questions is decoded and encoded n times, in
+evaluation too (about 24 questions per video in MSRVTT-QA and MSVD-QA, about 9 in NExT-QA);
+in training each question then sees its own random frames. ClipBERT instead batches a video's
+questions with one decoding (its QA datasets group examples by video). The similarity head
+with open-ended QA and a template naming ``{question}`` encodes all V answers with every
+question (V texts per question: setup warns above 100 answers); ``{answer}`` alone shares them.
+
 Strategies: each works with both modes except a learned class prompt (``coop``: QA never
 encodes class names, so its context would not train) and, with the fusion head, a
 video-conditioned text prompt (``xclip_prompt`` conditions pooled text embeddings, which the
@@ -55,6 +62,7 @@ log = logging.getLogger(__name__)
 MODES = ("auto", "multiple_choice", "open")
 _CHUNK = 256  # texts through the text tower at a time when nothing needs their gradient
 _NEG = -1e4  # logit of an absent option (fewer options than the batch's widest question)
+_MANY = 100  # answers beyond which the similarity head's per-question answer texts get a warning
 
 
 def _select(features: VideoFeatures, b: int) -> VideoFeatures:
@@ -174,6 +182,11 @@ class QATask(Task):
         if self.mode == "open":
             self.answers = self._vocabulary()
             log.info("qa: %d answers in the vocabulary", len(self.answers))
+            if self.head_name == "similarity" and "{question}" in self.template and len(self.answers) > _MANY:
+                log.warning("qa: head similarity with template %r encodes every answer with every question: %d texts "
+                            "through the text tower per question (times the batch size per step, with gradients in "
+                            "training); template '{answer}' encodes the %d answers once per batch, head fusion "
+                            "classifies without encoding them", self.template, len(self.answers), len(self.answers))
         if self.head_name == "fusion":
             text = model.backbone.require_text("the qa fusion head")
             bb = model.backbone
