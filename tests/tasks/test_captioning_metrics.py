@@ -136,7 +136,7 @@ def test_evaluate_files_errors_name_file_and_line(tmp_path):
         with pytest.raises(AnnotationError, match=pattern):
             evaluate_files(_jsonl(tmp_path / "p.jsonl", rows), gt, metrics=FAST)
     (tmp_path / "p.jsonl").write_text('{"video_id": "video0", "caption": "a"}\nnot json\n')
-    with pytest.raises(AnnotationError, match=r"p.jsonl:2: not a JSON object"):
+    with pytest.raises(AnnotationError, match=r"p.jsonl:2: malformed JSON line"):
         evaluate_files(tmp_path / "p.jsonl", gt, metrics=FAST)
     with pytest.raises(FileNotFoundError, match="nope.json"):
         evaluate_files(tmp_path / "p.jsonl", tmp_path / "nope.json")

@@ -60,7 +60,7 @@ def test_bad_prediction_files_name_file_and_line(tmp_path):
         evaluate_files(out_of_range, gt)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"qid": "v1_0", "prediction": 0}\n{"qid": \n')
-    with pytest.raises(AnnotationError, match=r"broken.jsonl:2: not valid JSON"):
+    with pytest.raises(AnnotationError, match=r"broken.jsonl:2: malformed JSON line"):
         evaluate_files(broken, gt)
     with pytest.raises(ValueError, match="cannot tell the QA format"):
         evaluate_files(dup, _lines(tmp_path / "gt.txt", []))

@@ -13,10 +13,10 @@ ground-truth videos without a prediction are not scored (``num_videos`` says how
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ...data.datasets.common import read_jsonl
 from ...data.datasets.errors import AnnotationError
 from ...data.datasets.msrvtt import read_msrvtt
 from ...data.datasets.msvd import read_msvd
@@ -35,15 +35,7 @@ def _read_predictions(path: str | Path) -> tuple[dict[str, str], dict[str, int]]
         raise FileNotFoundError(f"captioning predictions not found: {path}")
     out: dict[str, str] = {}
     first: dict[str, int] = {}
-    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not text.strip():
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise AnnotationError(path, line, f"not a JSON object: {e.msg}") from e
-        if not isinstance(row, dict):
-            raise AnnotationError(path, line, f"expected a JSON object, got {type(row).__name__}")
+    for line, row in read_jsonl(path):
         for key in ("video_id", "caption"):
             if key not in row:
                 raise AnnotationError(path, line, f"missing {key!r} (a line is {{\"video_id\", \"caption\"}})")

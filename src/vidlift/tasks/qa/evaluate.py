@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ...data.datasets import QUESTIONS, AnnotationError, DatasetConfig, QASample
+from ...data.datasets.common import read_jsonl
 from .metrics import qa_accuracy
 
 FORMAT_BY_SUFFIX = {".csv": "nextqa", ".json": "msrvtt_qa", ".jsonl": "msrvtt_mc"}
@@ -79,20 +80,13 @@ def read_predictions(path: str | Path) -> dict[str, tuple[Any, int | None]]:
         if result is not None:
             return result
     out: dict[str, tuple[Any, int | None]] = {}
-    with path.open(encoding="utf-8") as f:
-        for line, text in enumerate(f, 1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise AnnotationError(path, line, f"not valid JSON: {e.msg} (column {e.colno})") from None
-            if not isinstance(row, dict) or "qid" not in row or "prediction" not in row:
-                raise AnnotationError(path, line, "expected an object with 'qid' and 'prediction'")
-            qid = str(row["qid"])
-            if qid in out:
-                raise AnnotationError(path, line, f"question {qid!r} predicted twice (first on line {out[qid][1]})")
-            out[qid] = (row["prediction"], line)
+    for line, row in read_jsonl(path):
+        if "qid" not in row or "prediction" not in row:
+            raise AnnotationError(path, line, "expected an object with 'qid' and 'prediction'")
+        qid = str(row["qid"])
+        if qid in out:
+            raise AnnotationError(path, line, f"question {qid!r} predicted twice (first on line {out[qid][1]})")
+        out[qid] = (row["prediction"], line)
     return out
 
 
