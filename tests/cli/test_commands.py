@@ -217,3 +217,22 @@ def test_bad_options_fail_before_any_work(tmp_path, hf_backbone, video_folder, c
         assert main(base + ["--device", "cuda"]) == 2
         assert "no CUDA device" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_run_summary_shows_the_task_headline_and_counts_the_rest(capsys):
+    from vidlift.cli.train import _summary
+
+    metrics = {f"MR-short-mAP@{t}": float("nan") for t in range(10)}  # an empty bucket
+    metrics.update({f"MR-full-mAP@{t}": 1.0 * t for t in range(30)})
+    metrics.update({"MR-full-R1@0.5": 52.5, "HL-min-VeryGood-Hit1": 61.0})
+    record = {"command": "test", "task": "grounding", "transfer": [], "metrics": metrics,
+              "parameters": {"trainable": 1, "total": 2, "trainable_percent": 50.0}, "gflops_per_clip": 0.1,
+              "peak_memory_mib": 1, "clips_per_second": {}}
+    _summary(record)
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("test grounding (frozen backbone): MR-full-R1@0.5 52.5, HL-min-VeryGood-Hit1 61")
+    assert "(30 more in metrics.json)" in line and "nan" not in line and "MR-full-mAP@3" not in line
+    record["task"] = "recognition"  # no headline: every metric, in order
+    record["metrics"] = {"top1": 12.5, "top5": 50.0}
+    _summary(record)
+    assert capsys.readouterr().out.splitlines()[0] == "test recognition (frozen backbone): top1 12.5, top5 50"

@@ -34,7 +34,9 @@ def add_parser(sub) -> None:
         _common(p, needs_ckpt=True)
         p.set_defaults(run=run_eval, split=split)
     p = sub.add_parser("predict", help="write predictions for a config's predict split",
-                       description="One JSON line per clip (top-5 classes, or best captions for retrieval).")
+                       description="One JSON line per item of the predict split (falls back to test): top-5 "
+                                   "classes (recognition), best captions (retrieval), the chosen answer (qa), the "
+                                   "generated caption (captioning), or a QVHighlights submission line (grounding).")
     _common(p, needs_ckpt=True)
     p.add_argument("--output", metavar="JSONL", help="default: <out>/predictions.jsonl")
     p.set_defaults(run=run_predict)
@@ -56,10 +58,21 @@ def _print_config(args) -> bool:
     return True
 
 
+_SHOWN = 16  # metrics printed in a run's summary line
+
+
 def _summary(record: dict) -> None:
     if not record:  # a non-zero rank of a distributed run: rank 0 reports
         return
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in record["metrics"].items())
+    from ..tasks.registry import TASKS
+
+    values = {k: v for k, v in record["metrics"].items() if v == v}  # NaN (an empty bucket) left out
+    task = TASKS.get(record["task"])
+    first = [k for k in getattr(task, "headline_metrics", ()) if k in values]
+    shown = (first or list(values))[:_SHOWN]
+    metrics = ", ".join(f"{k} {values[k]:.4g}" for k in shown)
+    if len(values) > len(shown):  # grounding reports over a hundred: the rest are in metrics.json
+        metrics += f", … ({len(values) - len(shown)} more in metrics.json)"
     p = record["parameters"]
     print(f"{record['command']} {record['task']} ({'+'.join(record['transfer']) or 'frozen backbone'}): "
           f"{metrics or 'no metrics'}")

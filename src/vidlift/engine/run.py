@@ -159,7 +159,8 @@ def evaluate(config: dict[str, Any], split: str, ckpt_path: str | None = None) -
 
 
 def predict(config: dict[str, Any], ckpt_path: str | None = None, output: str | None = None) -> Path:
-    """Write one JSON line per clip of the task's "predict" split to ``output``."""
+    """Write one JSON line per record of the task's ``predict_step`` over its "predict" split
+    (a clip, a question, a query) to ``output``."""
     module, data, out = _build(config)
     if ckpt_path:
         load_weights(module, ckpt_path)

@@ -64,6 +64,9 @@ class Task(nn.Module, ABC):
     dataset_kind: ClassVar[str | None] = None
     dataset_task_keys: ClassVar[tuple[str, ...]] = ()
     frames: int  # frames per clip: the engine builds the model for it and counts FLOPs per such clip
+    # Metrics a run's one-line summary shows first (empty: all, in the task's order); every
+    # metric is in metrics.json whatever this says.
+    headline_metrics: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def setup(self, model: TransferModel) -> None:

@@ -110,6 +110,8 @@ class GroundingTask(Task):
     """
 
     name = "grounding"
+    headline_metrics = ("MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "MR-full-mAP@0.5", "MR-full-mAP@0.75",
+                        "MR-full-mIoU", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1", "num_queries")
     dataset_kind = MOMENT_QUERIES
 
     def __init__(self, dataset: dict[str, Any], frames: int = 8, head: str = "moment_detr",
