@@ -101,12 +101,12 @@ TABLES: dict[str, Table] = {
         config="configs/synthetic/qa_multiple_choice.yaml",
         synth=["--num-videos", "400"],
         metrics=[("accuracy", "accuracy"), ("acc_C", "causal"), ("acc_T", "temporal"), ("acc_D", "descriptive")],
-        rows=_qa_rows("similarity"), epochs=4),
+        rows=_qa_rows("similarity"), epochs=3),
     "qa_open": Table(
         config="configs/synthetic/qa_open.yaml",
         synth=["--num-videos", "400"],
         metrics=[("accuracy", "accuracy"), ("acc_what", "what"), ("acc_how", "how")],
-        rows=[r for r in _qa_rows("fusion") if r.label.split(":")[0] in OPEN_FAMILIES], epochs=4),
+        rows=[r for r in _qa_rows("fusion") if r.label.split(":")[0] in OPEN_FAMILIES], epochs=3),
     "captioning": Table(
         config="configs/synthetic/captioning.yaml",
         synth=["--num-videos", "400"],
