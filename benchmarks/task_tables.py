@@ -7,8 +7,9 @@ with the tiny ILFM: each row is `vidlift fit` then `vidlift test` with the last 
     python benchmarks/task_tables.py --task captioning --table-only
 
 The data (``vidlift synth``) goes to ``data/synthetic/<task>`` and the runs to
-``runs/tasks/<task>/<row>``; results.json there is written after every row, so an interrupted
-table resumes where it stopped (``--only`` reruns rows). The tables in docs/grounding.md,
+``runs/tasks/<task>/<row>``; results.json there is written after every row, and rows already
+in it are not run again, so an interrupted table resumes where it stopped (``--rerun`` runs
+every selected row anew). The tables in docs/grounding.md,
 docs/qa.md and docs/captioning.md come from this script.
 """
 
@@ -174,6 +175,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="runs folder (default runs/tasks/<task>)")
     ap.add_argument("--only", nargs="*", help="substrings of row labels to run")
     ap.add_argument("--set", nargs="*", default=[], help="extra key=value overrides for every row")
+    ap.add_argument("--rerun", action="store_true", help="run rows again that results.json already holds")
     ap.add_argument("--table-only", action="store_true", help="print the table of an earlier run's results.json")
     args = ap.parse_args()
     table = TABLES[args.task]
@@ -189,6 +191,9 @@ def main() -> None:
     common = [f"trainer.max_epochs={epochs}", "trainer.enable_progress_bar=false", f"optim.lr={lr}", *args.set]
     for row in table.rows:
         if args.only and not any(s.lower() in row.label.lower() for s in args.only):
+            continue
+        if row.label in results and not args.rerun:
+            print(f"kept: {row.label} (in {results_path}; --rerun to run it again)", flush=True)
             continue
         results[row.label] = run_row(table, row, root / slug(row.label), data.resolve(), common)
         root.mkdir(parents=True, exist_ok=True)
