@@ -82,9 +82,17 @@ class Task(nn.Module, ABC):
         """The split's :class:`~vidlift.data.clips.VideoClips`, its frames preprocessed by
         ``transform`` (the backbone's). Items are keyed ``i`` or ``(epoch, i)``."""
 
+    def follow_epochs(self, dataset: Dataset) -> Dataset:
+        """Register ``dataset`` (one with a ``set_epoch(epoch)``) for :meth:`set_epoch`; returns it."""
+        self.__dict__.setdefault("_epoch_datasets", []).append(dataset)
+        return dataset
+
     def set_epoch(self, epoch: int) -> None:
         """Called by the engine at the start of every training epoch (for items keyed by a
-        plain index; the engine's sampler also passes the epoch in each key)."""
+        plain index; the engine's sampler also passes the epoch in each key): passes it on to
+        every dataset registered with :meth:`follow_epochs`."""
+        for ds in self.__dict__.get("_epoch_datasets", ()):
+            ds.set_epoch(epoch)
 
     def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any] | None:
         """Items -> one batch (the engine's ``collate_fn``; it runs in loader workers). Default

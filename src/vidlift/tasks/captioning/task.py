@@ -102,7 +102,6 @@ class CaptioningTask(Task):
         self.decoder: CaptionDecoder | None = None
         self.vocab: CaptionVocabulary | None = None
         self.pooled_token = False
-        self._train_sets: list[CaptionedClips] = []
 
     # -- model ------------------------------------------------------------------------------
     def setup(self, model: TransferModel) -> None:
@@ -171,12 +170,8 @@ class CaptioningTask(Task):
                             transform, self.backend, self.seed, train=train,
                             unfold=train and self.train_caption == "all")
         if train:
-            self._train_sets.append(ds)
+            self.follow_epochs(ds)
         return ds
-
-    def set_epoch(self, epoch: int) -> None:
-        for ds in self._train_sets:
-            ds.set_epoch(epoch)
 
     # -- steps ------------------------------------------------------------------------------
     def training_step(self, model: TransferModel, batch: dict[str, Any]) -> StepOutput:

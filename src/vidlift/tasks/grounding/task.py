@@ -137,7 +137,6 @@ class GroundingTask(Task):
         self.head: GroundingHead | None = None
         self.query_conditioned = False
         self.text_layer_ids: list[int] = []
-        self._train_sets: list[GroundingClips] = []
 
     # -- model ------------------------------------------------------------------------------
     def setup(self, model: TransferModel) -> None:
@@ -190,12 +189,8 @@ class GroundingTask(Task):
         ds = GroundingClips(self.read_split(split), self.clip_length, transform, self.backend, self.seed,
                             train=train, max_windows=self.max_windows)
         if train:
-            self._train_sets.append(ds)
+            self.follow_epochs(ds)
         return ds
-
-    def set_epoch(self, epoch: int) -> None:
-        for ds in self._train_sets:
-            ds.set_epoch(epoch)
 
     def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any] | None:
         return collate_grounding(samples, self.frames)

@@ -128,7 +128,6 @@ class QATask(Task):
         self.answers: list[str] = []
         self._mode: str | None = None if mode == "auto" else mode
         self._records: dict[str, Records[QASample]] = {}
-        self._datasets: list[QAClips] = []
 
     # -- annotations ----------------------------------------------------------------------
     def records(self, split: str) -> Records[QASample]:
@@ -228,12 +227,8 @@ class QATask(Task):
                      self.seed, answers=index)
         self._records[split] = Records(records, source=self.records(split).source)
         if train:
-            self._datasets.append(ds)
+            self.follow_epochs(ds)
         return ds
-
-    def set_epoch(self, epoch: int) -> None:
-        for ds in self._datasets:
-            ds.set_epoch(epoch)
 
     # -- texts --------------------------------------------------------------------------------
     def _ids(self, model: TransferModel, texts: list[str]) -> torch.Tensor:

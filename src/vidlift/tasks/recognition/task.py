@@ -96,7 +96,6 @@ class RecognitionTask(Task):
         self.freeze_classifier, self.backend, self.seed = freeze_classifier, backend, seed
         self.head: RecognitionHead | None = None
         self._class_names: tuple[str, ...] | None = None
-        self._datasets: list[RecognitionClips] = []
 
     # -- annotations ----------------------------------------------------------------------
     def records(self, split: str) -> Records[ClassificationSample]:
@@ -180,12 +179,8 @@ class RecognitionTask(Task):
         else:
             sampler, crops = eval_sampler(self.frames, self.test_clips), self.test_crops
         ds = RecognitionClips(samples, sampler, transform, self.backend, self.seed, crops)
-        self._datasets.append(ds)
+        self.follow_epochs(ds)
         return ds
-
-    def set_epoch(self, epoch: int) -> None:
-        for ds in self._datasets:
-            ds.set_epoch(epoch)
 
     def training_step(self, model: TransferModel, batch: dict[str, Any]) -> StepOutput:
         head = self._head()

@@ -97,7 +97,6 @@ class RetrievalTask(Task):
         self.predict_top_k, self.backend, self.seed = int(predict_top_k), backend, int(seed)
         self.xpool: XPoolHead | None = None
         self.records: dict[str, list[CaptionedVideo]] = {}
-        self._train_sets: list[CaptionedClips] = []
         self._gallery: tuple[Any, list[str], list[str | None], torch.Tensor] | None = None
 
     # -- model ------------------------------------------------------------------------------
@@ -161,12 +160,8 @@ class RetrievalTask(Task):
         ds = CaptionedClips(records, SegmentSampler(self.frames, "train" if train else "test"), transform,
                             self.backend, self.seed, train=train, unfold=train and self.train_caption == "all")
         if train:
-            self._train_sets.append(ds)
+            self.follow_epochs(ds)
         return ds
-
-    def set_epoch(self, epoch: int) -> None:
-        for ds in self._train_sets:
-            ds.set_epoch(epoch)
 
     # -- steps ------------------------------------------------------------------------------
     def training_step(self, model: TransferModel, batch: dict[str, Any]) -> StepOutput:
