@@ -15,7 +15,7 @@ Videos are ``videoN.mp4`` under the video root.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, get, read_csv, read_json_array, read_json_object_arrays
@@ -31,6 +31,28 @@ def question_word(question: str) -> str | None:
     word, lower-cased, where it is one of :data:`QUESTION_WORDS`; else ``None``."""
     first = question.split(maxsplit=1)[0].lower() if question.strip() else ""
     return first if first in QUESTION_WORDS else None
+
+
+def read_open_qa(path: Path, video_name: Callable[[int, int | str], str]) -> list[QASample]:
+    """The open-ended QA files of MSRVTT-QA and MSVD-QA (Xu et al., ACM MM 2017): a JSON array of
+    ``{question, answer, video_id, id}``; ``video_name(line, video_id)`` names the video (the two
+    datasets number them differently) or raises. ``type`` is the question word.
+
+    Raises:
+        AnnotationError: naming file and line, for a missing or mistyped key or a repeated id.
+    """
+    records, seen = [], {}
+    for line, item in read_json_array(path):
+        qid = str(get(path, line, item, "id", (int, str)))
+        if qid in seen:
+            raise AnnotationError(path, line, f"question id {qid} used twice (first on line {seen[qid]})")
+        seen[qid] = line
+        vid = video_name(line, get(path, line, item, "video_id", (int, str)))
+        question = get(path, line, item, "question", str)
+        answer = get(path, line, item, "answer", str)
+        records.append(QASample(qid=qid, video_id=vid, video_path=None, question=question, answer=answer,
+                                type=question_word(question), line=line))
+    return records
 
 
 def read_msrvtt(
@@ -109,20 +131,13 @@ def read_msrvtt_qa(
 ) -> Records[QASample]:
     """Read MSRVTT-QA (open-ended, one-word answers); ``type`` is the question word."""
     path = Path(json_path)
-    records, seen = [], {}
-    for line, item in read_json_array(path):
-        qid = str(get(path, line, item, "id", (int, str)))
-        if qid in seen:
-            raise AnnotationError(path, line, f"question id {qid} used twice (first on line {seen[qid]})")
-        seen[qid] = line
-        video = get(path, line, item, "video_id", (int, str))
+
+    def video_name(line: int, video: int | str) -> str:
         if isinstance(video, int) and video < 0:
             raise AnnotationError(path, line, f"video_id {video} is negative (MSRVTT-QA's are 0-9999, for videoN)")
-        vid = f"video{video}" if isinstance(video, int) or str(video).isdigit() else str(video)
-        question = get(path, line, item, "question", str)
-        answer = get(path, line, item, "answer", str)
-        records.append(QASample(qid=qid, video_id=vid, video_path=None, question=question, answer=answer,
-                                type=question_word(question), line=line))
+        return f"video{video}" if isinstance(video, int) or str(video).isdigit() else str(video)
+
+    records = read_open_qa(path, video_name)
     return attach_videos(records, lambda r: (r.video_id,), path, video_root, max_missing_ratio)
 
 

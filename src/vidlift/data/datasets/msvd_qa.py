@@ -20,9 +20,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, get, read_json_array, read_text
+from .common import DEFAULT_MAX_MISSING_RATIO, attach_videos, read_text
 from .errors import AnnotationError
-from .msrvtt import question_word
+from .msrvtt import read_open_qa
 from .records import QASample, Records
 from .registry import QUESTIONS, SPLITS, DatasetConfig, DatasetFormat, read_files, register_format
 
@@ -71,13 +71,8 @@ def read_msvd_qa(
     path = Path(json_path)
     mapping = read_youtube_mapping(video_map) if isinstance(video_map, (str, os.PathLike)) else video_map
     map_name = str(video_map) if isinstance(video_map, (str, os.PathLike)) else "the video map"
-    records, seen = [], {}
-    for line, item in read_json_array(path):
-        qid = str(get(path, line, item, "id", (int, str)))
-        if qid in seen:
-            raise AnnotationError(path, line, f"question id {qid} used twice (first on line {seen[qid]})")
-        seen[qid] = line
-        video = get(path, line, item, "video_id", (int, str))
+
+    def video_name(line: int, video: int | str) -> str:
         number = str(video).removeprefix("vid")
         if not number.isdigit() or int(number) < 1:
             raise AnnotationError(path, line, f"video_id should be a number N >= 1 (MSVD-QA's ids are 1-based, "
@@ -85,10 +80,9 @@ def read_msvd_qa(
         vid = f"vid{int(number)}"
         if mapping is not None and vid not in mapping:
             raise AnnotationError(path, line, f"{vid} is not in {map_name}")
-        question = get(path, line, item, "question", str)
-        answer = get(path, line, item, "answer", str)
-        records.append(QASample(qid=qid, video_id=vid, video_path=None, question=question, answer=answer,
-                                type=question_word(question), line=line))
+        return vid
+
+    records = read_open_qa(path, video_name)
     names = (lambda r: (mapping[r.video_id], r.video_id)) if mapping is not None else (lambda r: (r.video_id,))
     return attach_videos(records, names, path, video_root, max_missing_ratio)
 
