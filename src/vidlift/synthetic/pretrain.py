@@ -34,7 +34,7 @@ from ..data.transforms import VideoTransform
 from ..engine.optim import is_gain_or_bias, param_groups, warmup_cosine_schedule
 from .recipe import DEFAULT_EVAL_IMAGES, HELDOUT_SEED, Recipe  # noqa: F401  (re-exported)
 from .scene import COLOURS, SHAPES
-from .stills import StillScene, caption, make_labelled_stills, make_stills, prompt
+from .stills import STYLES, StillScene, caption, make_labelled_stills, make_stills, prompt
 
 # -- data ------------------------------------------------------------------------------
 
@@ -50,12 +50,13 @@ class StillPool:
         return len(self.scenes)
 
 
-def _render_chunk(args: tuple[int, int, int, int, int]) -> tuple[np.ndarray, list[StillScene]]:
-    seed, start, count, size, max_objects = args
-    return make_stills(seed, "train", count, size, max_objects, start=start)
+def _render_chunk(args: tuple[int, int, int, int, int, str]) -> tuple[np.ndarray, list[StillScene]]:
+    seed, start, count, size, max_objects, style = args
+    return make_stills(seed, "train", count, size, max_objects, start=start, style=STYLES[style])
 
 
-def build_pool(seed: int, count: int, size: int, max_objects: int = 3, workers: int = 2) -> StillPool:
+def build_pool(seed: int, count: int, size: int, max_objects: int = 3, workers: int = 2,
+               style: str = "pretrain") -> StillPool:
     """Render training stills 0..count-1 of ``seed``; identical for any number of ``workers``
     (each still is a function of its index). Pre-rendering beats rendering per step here
     (measured): a still takes ~1.7 ms to render on one core but only ~1.2 ms to train on with
@@ -63,7 +64,9 @@ def build_pool(seed: int, count: int, size: int, max_objects: int = 3, workers: 
     ~40 s on two processes and are each seen ~11 times (mirrored half the time, a new caption
     each time)."""
     chunk = 2000
-    jobs = [(seed, s, min(chunk, count - s), size, max_objects) for s in range(0, count, chunk)]
+    if style not in STYLES:
+        raise ValueError(f"unknown still style {style!r}; styles: {', '.join(STYLES)}")
+    jobs = [(seed, s, min(chunk, count - s), size, max_objects, style) for s in range(0, count, chunk)]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as ex:
             parts = list(ex.map(_render_chunk, jobs))
@@ -174,7 +177,7 @@ def train(recipe: Recipe, progress: bool = True, on_step: Callable[[int, float],
     torch.set_num_threads(recipe.threads)
     t0 = time.perf_counter()
     preprocess = preprocess_for(get_arch(recipe.arch))
-    pool = build_pool(recipe.seed, recipe.pool_size, preprocess.size, recipe.max_objects, recipe.workers)
+    pool = build_pool(recipe.seed, recipe.pool_size, preprocess.size, recipe.max_objects, recipe.workers, recipe.style)
     t_data = time.perf_counter() - t0
     model = build_model(recipe.arch, recipe.seed, patch_images=preprocess(pool.images[:4000]))
     tokenizer = ClipBpeTokenizer(context_length=model.require_text("pretrain-tiny").context_length)

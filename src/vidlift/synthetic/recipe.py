@@ -23,6 +23,7 @@ class Recipe:
     betas: tuple[float, float] = (0.9, 0.98)
     pool_size: int = 48_000  # stills rendered once; each step draws captions anew
     max_objects: int = 3
+    style: str = "pretrain"  # what the stills vary (vidlift.synthetic.stills.STYLES)
     flip_prob: float = 0.5  # a mirrored still is a new still (captions swap left and right)
     seed: int = 0
     workers: int = 2  # processes rendering the pool

@@ -16,6 +16,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross", "ring", "heart")
+# Shapes the renderer also draws but the video benchmark never uses: the tiny ILFM's stills
+# show them so that its shape words must tell near neighbours apart (pentagon / hexagon,
+# oval / circle, crescent / ring). All are mirror-symmetric about their local vertical axis.
+EXTRA_SHAPES = ("pentagon", "oval", "crescent", "arrow")
+# Not a word of the language: a thin bar drawn over objects to hide part of them (occlusion).
+OCCLUDER = "bar"
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
     "green": (40, 170, 60),
@@ -28,7 +34,10 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 SIZES: dict[str, float] = {"small": 0.22, "medium": 0.32, "large": 0.44}  # object diameter / frame side
 TEXTURES = ("solid", "striped", "dotted", "checkered")
-BACKGROUNDS = ("plain", "clutter")
+BACKGROUNDS = ("plain", "clutter")  # the video benchmark's backgrounds
+# Further backgrounds for the tiny ILFM's stills: a flat colour of any brightness and a tint,
+# a linear gradient between two such colours, and pixel noise over a flat colour.
+STILL_BACKGROUNDS = (*BACKGROUNDS, "tinted", "gradient", "noise")
 
 _SUPERSAMPLE = 2
 
@@ -49,6 +58,8 @@ class SceneObject:
     angle: float = 0.0
     texture: str = "solid"
     opacity: float = 1.0
+    outline: float = 0.0  # > 0: only a band this thick (fraction of the diameter) along the edge is drawn
+
 
     def moved(self, **changes: float) -> SceneObject:
         return replace(self, **changes)
@@ -99,7 +110,18 @@ def shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if shape == "heart":
         x, y = u * 1.15, v * 1.15 + 0.15
         return (x * x + y * y - 1) ** 3 - x * x * y**3 <= 0
-    raise ValueError(f"unknown shape {shape!r}; shapes: {', '.join(SHAPES)}")
+    if shape == "pentagon":
+        return _half_planes(u, v, _regular(5, 1.0))
+    if shape == "oval":
+        return (u / 0.6) ** 2 + v * v <= 1.0
+    if shape == "crescent":
+        return (u * u + v * v <= 1.0) & (u * u + (v - 0.5) ** 2 > 0.72)
+    if shape == "arrow":
+        shaft = (np.abs(u) <= 0.25) & (v >= -1.0) & (v <= 0.15)
+        return shaft | _half_planes(u, v, [(-0.75, 0.15), (0.75, 0.15), (0.0, 1.0)])
+    if shape == OCCLUDER:
+        return (np.abs(u) <= 1.0) & (np.abs(v) <= 0.12)
+    raise ValueError(f"unknown shape {shape!r}; shapes: {', '.join(SHAPES + EXTRA_SHAPES)}")
 
 
 def _texture(texture: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -119,12 +141,14 @@ def _texture(texture: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 def make_background(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """float32 (size·s, size·s, 3) background in [0, 255] at the supersampled resolution."""
     n = size * _SUPERSAMPLE
+    if kind in STILL_BACKGROUNDS[len(BACKGROUNDS):]:
+        return _still_background(kind, n, rng)
     grey = rng.uniform(90, 150)
     img = np.full((n, n, 3), grey, np.float32)
     if kind == "plain":
         return img
     if kind != "clutter":
-        raise ValueError(f"unknown background {kind!r}; backgrounds: {', '.join(BACKGROUNDS)}")
+        raise ValueError(f"unknown background {kind!r}; backgrounds: {', '.join(STILL_BACKGROUNDS)}")
     # Low-contrast blobs and lines: texture that must not be mistaken for an object.
     gx, gy = _grid(size)
     for _ in range(int(rng.integers(4, 8))):
@@ -135,6 +159,38 @@ def make_background(kind: str, size: int, rng: np.random.Generator) -> np.ndarra
         a, b, w = rng.uniform(-1, 1), rng.uniform(0, 1), rng.uniform(0.005, 0.02)
         img[np.abs(gy - (a * gx + b)) < w] += rng.uniform(-30, 30)
     return np.clip(img, 0, 255)
+
+
+def _flat_colour(rng: np.random.Generator) -> np.ndarray:
+    """A background colour: any brightness, tinted towards a random hue by up to 35%."""
+    grey = rng.uniform(25, 230)
+    hue = rng.uniform(0, 255, size=3)
+    return ((1 - (w := rng.uniform(0, 0.35))) * grey + w * hue).astype(np.float32)
+
+
+def _still_background(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    if kind == "tinted":
+        return np.broadcast_to(_flat_colour(rng), (n, n, 3)).copy()
+    if kind == "gradient":
+        a, b = _flat_colour(rng), _flat_colour(rng)
+        theta = rng.uniform(0, 2 * math.pi)
+        gx, gy = _grid(n // _SUPERSAMPLE)
+        t = (gx - 0.5) * math.cos(theta) + (gy - 0.5) * math.sin(theta) + 0.5
+        t = np.clip(t, 0, 1)[..., None]
+        return (1 - t) * a + t * b
+    # noise: pixel noise (at the output resolution) over a flat colour
+    base = _flat_colour(rng)
+    noise = rng.normal(0, rng.uniform(6, 22), size=(n // _SUPERSAMPLE, n // _SUPERSAMPLE, 3)).astype(np.float32)
+    noise = noise.repeat(_SUPERSAMPLE, 0).repeat(_SUPERSAMPLE, 1)
+    return np.clip(base + noise, 0, 255)
+
+
+def _erode(mask: np.ndarray, steps: int) -> np.ndarray:
+    """``mask`` shrunk by ``steps`` pixels (4-neighbourhood), outside the frame counting as empty."""
+    for _ in range(steps):
+        padded = np.pad(mask, 1)
+        mask = mask & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask
 
 
 def render(objects: list[SceneObject], size: int, background: np.ndarray) -> np.ndarray:
@@ -151,6 +207,8 @@ def render(objects: list[SceneObject], size: int, background: np.ndarray) -> np.
         mask = shape_mask(obj.shape, u, v)
         if not mask.any():
             continue
+        if obj.outline > 0:  # an outlined shape: its edge band, a fixed thickness all round
+            mask &= ~_erode(mask, max(1, round(obj.outline * obj.scale * len(gx))))
         shade = _texture(obj.texture, u, v)[mask]
         colour = np.asarray(obj.colour, np.float32)
         img[mask] = (1 - obj.opacity) * img[mask] + obj.opacity * shade[:, None] * colour
