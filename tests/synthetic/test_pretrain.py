@@ -6,6 +6,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -92,7 +93,8 @@ def test_labelled_stills_cycle_through_all_classes():
 
 def _short_recipe(**kw) -> Recipe:
     # One thread: a 2-thread pool thrashes when other jobs share the cores.
-    base = dict(steps=30, batch_size=16, pool_size=16, warmup_steps=3, lr=3e-3, workers=1, threads=1, seed=5)
+    base = dict(steps=30, batch_size=16, pool_size=16, warmup_steps=3, lr=3e-3, workers=1, threads=1, seed=5,
+                eval_every=20, curve_images=64)
     return Recipe(**{**base, **kw})
 
 
@@ -116,6 +118,11 @@ def test_recipe_learns_and_is_deterministic():
     assert after.norm() < before.norm()
     second = train(recipe, progress=False)
     assert second.losses == first.losses
+    # The learning curve: held-out accuracy at step 20 and at the end, without touching the weights.
+    assert [p["step"] for p in first.curve] == [20, 30] and first.curve == second.curve
+    assert all(0 <= p["shape_colour"] <= 1 and 0 <= p["shape"] <= 1 for p in first.curve)
+    quiet = train(replace(recipe, eval_every=0), progress=False)
+    assert quiet.curve == [] and quiet.losses == first.losses
 
 
 def test_init_starts_attention_local_and_patches_on_the_data():

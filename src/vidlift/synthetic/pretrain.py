@@ -155,6 +155,7 @@ class TrainResult:
     model: CLIP
     losses: list[float] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    curve: list[dict[str, float]] = field(default_factory=list)  # held-out accuracy every ``eval_every`` steps
 
     @property
     def final_loss(self) -> float:
@@ -185,6 +186,9 @@ def train(recipe: Recipe, progress: bool = True, on_step: Callable[[int, float],
     opt, sched = build_optimizer(model, recipe)
     max_scale = 100.0  # CLIP clamps the temperature at 1/100
     result = TrainResult(model)
+    # Held-out stills for the learning curve (evaluation draws no training randomness and the
+    # model has no dropout, so the curve does not change the weights).
+    curve_set = heldout_set(recipe.curve_images, preprocess.size) if recipe.eval_every > 0 else None
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -203,6 +207,15 @@ def train(recipe: Recipe, progress: bool = True, on_step: Callable[[int, float],
         result.losses.append(value)
         if on_step is not None:
             on_step(step, value)
+        if curve_set is not None and ((step + 1) % recipe.eval_every == 0 or step + 1 == recipe.steps):
+            ev = score_heldout(model.eval(), tokenizer, preprocess, *curve_set)
+            model.train()
+            result.curve.append({"step": step + 1, "loss": round(result.final_loss, 4),
+                                 "shape_colour": ev["shape_colour"], "shape": ev["shape"]})
+            if bar is not None:
+                bar.write(f"step {step + 1}: loss {result.final_loss:.3f}, held-out shape+colour "
+                          f"{100 * ev['shape_colour']:.1f}%, shape {100 * ev['shape']:.1f}% "
+                          f"({recipe.curve_images} stills)")
         if bar is not None:
             bar.update(1)
             if step % 10 == 0 or step == recipe.steps - 1:
@@ -239,7 +252,20 @@ def zero_shot_eval(model: CLIP, tokenizer: Any, preprocess: Any, count: int = DE
     - ``colour``: the colour right, p(colour) = Σ_shape p(shape, colour) (chance 1/8).
     """
     model = model.eval()
-    images, scenes = make_labelled_stills(seed, count, model.preprocess_config.image_size)
+    images, scenes = heldout_set(count, model.preprocess_config.image_size, seed)
+    return {**score_heldout(model, tokenizer, preprocess, images, scenes), "images": count, "heldout_seed": seed,
+            "prompt": "a photo of a {colour} {shape}."}
+
+
+def heldout_set(count: int, size: int, seed: int = HELDOUT_SEED) -> tuple[np.ndarray, list[StillScene]]:
+    """The first ``count`` held-out evaluation stills (benchmark style, every class equally often)."""
+    return make_labelled_stills(seed, count, size)
+
+
+def score_heldout(model: CLIP, tokenizer: Any, preprocess: Any, images: np.ndarray,
+                  scenes: list[StillScene]) -> dict[str, float]:
+    """The three zero-shot accuracies of :func:`zero_shot_eval` on given labelled stills."""
+    count = len(scenes)
     colours = list(COLOURS)
     shape_true = torch.tensor([SHAPES.index(s.things[0].shape) for s in scenes])
     colour_true = torch.tensor([colours.index(s.things[0].colour) for s in scenes])
@@ -253,9 +279,6 @@ def zero_shot_eval(model: CLIP, tokenizer: Any, preprocess: Any, count: int = DE
         "shape_colour": float((joint_pred == shape_true * len(colours) + colour_true).float().mean()),
         "shape": float((shape_pred == shape_true).float().mean()),
         "colour": float((colour_pred == colour_true).float().mean()),
-        "images": count,
-        "heldout_seed": seed,
-        "prompt": "a photo of a {colour} {shape}.",
     }
 
 
@@ -299,6 +322,7 @@ def pretrain(recipe: Recipe, out: str | Path, progress: bool = True,
                        "text_tower": model.tower_parameter_count("text")},
         "recipe": recipe.to_dict(),
         "final_loss": round(result.final_loss, 4),
+        "curve": result.curve,
         "eval": ev,
         "wall_time_s": {"total": round(wall, 1), "data": round(result.timings["data_s"], 1),
                         "train": round(result.timings["train_s"], 1), "eval": round(time.perf_counter() - t_eval, 1)},

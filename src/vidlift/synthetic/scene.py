@@ -138,11 +138,14 @@ def _texture(texture: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown texture {texture!r}; textures: {', '.join(TEXTURES)}")
 
 
-def make_background(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """float32 (size·s, size·s, 3) background in [0, 255] at the supersampled resolution."""
+def make_background(kind: str, size: int, rng: np.random.Generator,
+                    avoid: tuple[tuple[int, int, int], ...] = ()) -> np.ndarray:
+    """float32 (size·s, size·s, 3) background in [0, 255] at the supersampled resolution.
+    The stills-only kinds draw colours at least ``_APART`` from every colour in ``avoid`` (the
+    objects'), so a caption's colour words stay true of the objects alone."""
     n = size * _SUPERSAMPLE
     if kind in STILL_BACKGROUNDS[len(BACKGROUNDS):]:
-        return _still_background(kind, n, rng)
+        return _still_background(kind, n, rng, np.asarray(avoid, np.float32).reshape(-1, 3))
     grey = rng.uniform(90, 150)
     img = np.full((n, n, 3), grey, np.float32)
     if kind == "plain":
@@ -161,25 +164,34 @@ def make_background(kind: str, size: int, rng: np.random.Generator) -> np.ndarra
     return np.clip(img, 0, 255)
 
 
-def _flat_colour(rng: np.random.Generator) -> np.ndarray:
-    """A background colour: any brightness, tinted towards a random hue by up to 35%."""
-    grey = rng.uniform(25, 230)
-    hue = rng.uniform(0, 255, size=3)
-    return ((1 - (w := rng.uniform(0, 0.35))) * grey + w * hue).astype(np.float32)
+_APART = 100.0  # least RGB distance between a still's background colours and its objects' colours
 
 
-def _still_background(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+def _flat_colour(rng: np.random.Generator, avoid: np.ndarray) -> np.ndarray:
+    """A background colour: any brightness, mixed with a random colour by 0-100% (half the time
+    under 35%: greyish), redrawn until it is ``_APART`` from every colour in ``avoid``."""
+    for _ in range(50):
+        grey = rng.uniform(25, 230)
+        hue = rng.uniform(0, 255, size=3)
+        w = rng.uniform(0, 0.35) if rng.random() < 0.5 else rng.uniform(0.35, 1.0)
+        colour = ((1 - w) * grey + w * hue).astype(np.float32)
+        if not len(avoid) or np.linalg.norm(avoid - colour, axis=1).min() >= _APART:
+            return colour
+    return np.full(3, 128 if not len(avoid) or avoid.mean() < 128 else 40, np.float32)  # rare: a neutral grey
+
+
+def _still_background(kind: str, n: int, rng: np.random.Generator, avoid: np.ndarray) -> np.ndarray:
     if kind == "tinted":
-        return np.broadcast_to(_flat_colour(rng), (n, n, 3)).copy()
+        return np.broadcast_to(_flat_colour(rng, avoid), (n, n, 3)).copy()
     if kind == "gradient":
-        a, b = _flat_colour(rng), _flat_colour(rng)
+        a, b = _flat_colour(rng, avoid), _flat_colour(rng, avoid)
         theta = rng.uniform(0, 2 * math.pi)
         gx, gy = _grid(n // _SUPERSAMPLE)
         t = (gx - 0.5) * math.cos(theta) + (gy - 0.5) * math.sin(theta) + 0.5
         t = np.clip(t, 0, 1)[..., None]
         return (1 - t) * a + t * b
     # noise: pixel noise (at the output resolution) over a flat colour
-    base = _flat_colour(rng)
+    base = _flat_colour(rng, avoid)
     noise = rng.normal(0, rng.uniform(6, 22), size=(n // _SUPERSAMPLE, n // _SUPERSAMPLE, 3)).astype(np.float32)
     noise = noise.repeat(_SUPERSAMPLE, 0).repeat(_SUPERSAMPLE, 1)
     return np.clip(base + noise, 0, 255)

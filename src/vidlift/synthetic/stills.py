@@ -57,12 +57,14 @@ class StillStyle:
     occlusion_prob: float = 0.0  # one or two bars over the objects
     spacing: float = 0.95  # centres at least this × the summed radii apart (< 1: objects overlap)
     chroma_prob: float = 0.0  # colour stored at half resolution, as in yuv420p video (most real videos)
+    benchmark_prob: float = 0.0  # share of stills drawn in the benchmark style instead (easier: learnt sooner)
 
 
 BENCHMARK = StillStyle()
 PRETRAIN = StillStyle(
     shapes=SHAPES + EXTRA_SHAPES, backgrounds=STILL_BACKGROUNDS, scale_jitter=0.25, outline_prob=0.15,
     colour_jitter=10.0, brightness=(0.8, 1.1), occlusion_prob=0.2, spacing=0.7, chroma_prob=0.5,
+    benchmark_prob=0.5,
 )
 STYLES = {"benchmark": BENCHMARK, "pretrain": PRETRAIN}
 
@@ -196,7 +198,8 @@ def sample_scene(
 def render_scene(scene: StillScene, rng: np.random.Generator, size: int = 64) -> np.ndarray:
     """uint8 (size, size, 3) image of ``scene``; ``rng`` draws the background's grey and clutter."""
     objects = [t.scene_object() for t in scene.things] + list(scene.occluders)
-    return render(objects, size, make_background(scene.background, size, rng))
+    avoid = tuple(o.colour for o in objects[: len(scene.things)])
+    return render(objects, size, make_background(scene.background, size, rng, avoid))
 
 
 def make_still(
@@ -205,6 +208,8 @@ def make_still(
 ) -> tuple[np.ndarray, StillScene]:
     """Still ``index`` of ``split``: (uint8 image (size, size, 3), its scene)."""
     rng = still_rng(seed, split, index)
+    if style.benchmark_prob > 0 and rng.random() < style.benchmark_prob:
+        style = BENCHMARK
     scene = sample_scene(rng, max_objects, shape, colour, style)
     image = render_scene(scene, rng, size)
     if style.chroma_prob > 0 and rng.random() < style.chroma_prob:
