@@ -14,8 +14,18 @@ import torch
 
 from vidlift.backbones import get_arch, load_backbone
 from vidlift.backbones.factory import TINY_DIR
+from vidlift.backbones.tokenizer import ClipBpeTokenizer
 from vidlift.cli import main
-from vidlift.synthetic.pretrain import Recipe, build_model, preprocess_for, sincos_2d, train, zero_shot_eval
+from vidlift.synthetic.pretrain import (
+    Recipe,
+    build_model,
+    heldout_set,
+    preprocess_for,
+    score_heldout,
+    sincos_2d,
+    train,
+    zero_shot_eval,
+)
 from vidlift.synthetic.scene import COLOURS, SHAPES
 from vidlift.synthetic.stills import caption, make_labelled_stills, make_still, plural, prompt, sample_scene
 
@@ -120,7 +130,10 @@ def test_recipe_learns_and_is_deterministic():
     assert second.losses == first.losses
     # The learning curve: held-out accuracy at step 20 and at the end, without touching the weights.
     assert [p["step"] for p in first.curve] == [20, 30] and first.curve == second.curve
-    assert all(0 <= p["shape_colour"] <= 1 and 0 <= p["shape"] <= 1 for p in first.curve)
+    tokenizer = ClipBpeTokenizer(context_length=32)
+    preprocess = preprocess_for(first.model.cfg)
+    final = score_heldout(first.model, tokenizer, preprocess, *heldout_set(64, 64))
+    assert first.curve[-1]["shape_colour"] == final["shape_colour"] and first.curve[-1]["shape"] == final["shape"]
     quiet = train(replace(recipe, eval_every=0), progress=False)
     assert quiet.curve == [] and quiet.losses == first.losses
 

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
         description="Train the `tiny-ilfm` CLIP from scratch with a contrastive image-text loss on "
         "procedurally generated stills with captions (appearance only), write it as an HF-format "
         "directory to --out and print its zero-shot accuracy on held-out stills. The defaults are the "
-        "recipe of the shipped `tiny` backbone (about 13 minutes on 2 CPU cores). With --eval-only, "
+        "recipe of the shipped `tiny` backbone (about 90 minutes on 2 CPU cores). With --eval-only, "
         "evaluate a backbone instead of training.",
     )
     p.add_argument("--out", default="tiny_ilfm", metavar="DIR", help="checkpoint directory (default: %(default)s)")

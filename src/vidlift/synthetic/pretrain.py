@@ -59,10 +59,10 @@ def build_pool(seed: int, count: int, size: int, max_objects: int = 3, workers: 
                style: str = "pretrain") -> StillPool:
     """Render training stills 0..count-1 of ``seed``; identical for any number of ``workers``
     (each still is a function of its index). Pre-rendering beats rendering per step here
-    (measured): a still takes ~1.7 ms to render on one core but only ~1.2 ms to train on with
-    two, so rendering per step would more than double the wall time; 48,000 stills render in
-    ~40 s on two processes and are each seen ~11 times (mirrored half the time, a new caption
-    each time)."""
+    (measured): a still takes ~2.3 ms to render on one core but only ~1.4 ms to train on with
+    two, so rendering per step would more than double the wall time; the recipe's 200,000
+    stills render in about 4 minutes on two processes (2.4 GB) and are each seen ~18 times
+    (mirrored half the time, a new caption each time)."""
     chunk = 2000
     if style not in STYLES:
         raise ValueError(f"unknown still style {style!r}; styles: {', '.join(STYLES)}")
@@ -345,5 +345,6 @@ def command_line(recipe: Recipe) -> str:
 __all__ = [
     "Recipe", "StillPool", "CaptionBatches", "build_pool", "build_model", "build_optimizer", "train", "TrainResult",
     "sincos_2d", "mimetic_attention_init", "pca_patch_init", "preprocess_for",
-    "zero_shot_eval", "format_eval", "encode_images", "save_checkpoint", "pretrain", "HELDOUT_SEED",
+    "zero_shot_eval", "heldout_set", "score_heldout", "format_eval", "encode_images", "save_checkpoint", "pretrain",
+    "HELDOUT_SEED",
 ]

@@ -92,13 +92,15 @@ class Thing:
         return SceneObject(self.shape, rgb, self.x, self.y, self.scale, self.angle, self.texture)
 
     def mirrored(self) -> Thing:
-        """The same object seen in a left-right mirror (all eight shapes are mirror-symmetric)."""
+        """The same object seen in a left-right mirror (every shape the renderer draws is
+        symmetric about its own vertical axis)."""
         return replace(self, x=1.0 - self.x, angle=-self.angle)
 
 
 @dataclass(frozen=True)
 class StillScene:
-    """What a still shows, in words: its objects (back to front) and background kind."""
+    """What a still shows, in words: its objects (back to front), background kind and the bars
+    drawn over them (occluders, never named)."""
 
     things: tuple[Thing, ...]
     background: str
@@ -196,7 +198,8 @@ def sample_scene(
 
 
 def render_scene(scene: StillScene, rng: np.random.Generator, size: int = 64) -> np.ndarray:
-    """uint8 (size, size, 3) image of ``scene``; ``rng`` draws the background's grey and clutter."""
+    """uint8 (size, size, 3) image of ``scene``; ``rng`` draws the background's colours, clutter
+    and noise."""
     objects = [t.scene_object() for t in scene.things] + list(scene.occluders)
     avoid = tuple(o.colour for o in objects[: len(scene.things)])
     return render(objects, size, make_background(scene.background, size, rng, avoid))
@@ -249,7 +252,8 @@ def make_labelled_stills(seed: int, count: int, size: int = 64, split: str = "he
                          style: StillStyle = BENCHMARK) -> tuple[np.ndarray, list[StillScene]]:
     """Single-object stills for zero-shot evaluation, cycling through all 64 (shape, colour)
     classes of the video benchmark so every class is equally frequent; size, texture, pose and
-    background are random (and, with the ``PRETRAIN`` style, outline, tint and occlusion)."""
+    background are random (and, with the ``PRETRAIN`` style, half of them also outline, tint, occlusion and
+    chroma subsampling; the other half are drawn in the benchmark style)."""
     images = np.empty((count, size, size, 3), np.uint8)
     scenes = []
     colours = list(COLOURS)
