@@ -19,7 +19,6 @@ from vidlift.cli import main
 from vidlift.synthetic.pretrain import (
     Recipe,
     build_model,
-    heldout_set,
     preprocess_for,
     score_heldout,
     sincos_2d,
@@ -132,7 +131,7 @@ def test_recipe_learns_and_is_deterministic():
     assert [p["step"] for p in first.curve] == [20, 30] and first.curve == second.curve
     tokenizer = ClipBpeTokenizer(context_length=32)
     preprocess = preprocess_for(first.model.cfg)
-    final = score_heldout(first.model, tokenizer, preprocess, *heldout_set(64, 64))
+    final = score_heldout(first.model, tokenizer, preprocess, *make_labelled_stills(0, 64))
     assert first.curve[-1]["shape_colour"] == final["shape_colour"] and first.curve[-1]["shape"] == final["shape"]
     quiet = train(replace(recipe, eval_every=0), progress=False)
     assert quiet.curve == [] and quiet.losses == first.losses

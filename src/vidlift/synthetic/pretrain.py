@@ -188,7 +188,7 @@ def train(recipe: Recipe, progress: bool = True, on_step: Callable[[int, float],
     result = TrainResult(model)
     # Held-out stills for the learning curve (evaluation draws no training randomness and the
     # model has no dropout, so the curve does not change the weights).
-    curve_set = heldout_set(recipe.curve_images, preprocess.size) if recipe.eval_every > 0 else None
+    curve_set = make_labelled_stills(HELDOUT_SEED, recipe.curve_images, preprocess.size) if recipe.eval_every else None
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -252,14 +252,9 @@ def zero_shot_eval(model: CLIP, tokenizer: Any, preprocess: Any, count: int = DE
     - ``colour``: the colour right, p(colour) = Σ_shape p(shape, colour) (chance 1/8).
     """
     model = model.eval()
-    images, scenes = heldout_set(count, model.preprocess_config.image_size, seed)
+    images, scenes = make_labelled_stills(seed, count, model.preprocess_config.image_size)
     return {**score_heldout(model, tokenizer, preprocess, images, scenes), "images": count, "heldout_seed": seed,
             "prompt": "a photo of a {colour} {shape}."}
-
-
-def heldout_set(count: int, size: int, seed: int = HELDOUT_SEED) -> tuple[np.ndarray, list[StillScene]]:
-    """The first ``count`` held-out evaluation stills (benchmark style, every class equally often)."""
-    return make_labelled_stills(seed, count, size)
 
 
 def score_heldout(model: CLIP, tokenizer: Any, preprocess: Any, images: np.ndarray,
@@ -345,6 +340,6 @@ def command_line(recipe: Recipe) -> str:
 __all__ = [
     "Recipe", "StillPool", "CaptionBatches", "build_pool", "build_model", "build_optimizer", "train", "TrainResult",
     "sincos_2d", "mimetic_attention_init", "pca_patch_init", "preprocess_for",
-    "zero_shot_eval", "heldout_set", "score_heldout", "format_eval", "encode_images", "save_checkpoint", "pretrain",
+    "zero_shot_eval", "score_heldout", "format_eval", "encode_images", "save_checkpoint", "pretrain",
     "HELDOUT_SEED",
 ]

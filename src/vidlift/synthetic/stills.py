@@ -222,6 +222,7 @@ def make_still(
 
 # BT.601 RGB -> YCbCr (full range), the matrix of JPEG and of most SD / web video.
 _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+_YCC_INV = np.linalg.inv(_YCC).T.astype(np.float32)  # computed once: the pool calls this per still
 
 
 def subsample_chroma(image: np.ndarray) -> np.ndarray:
@@ -231,7 +232,7 @@ def subsample_chroma(image: np.ndarray) -> np.ndarray:
     ycc = image.astype(np.float32) @ _YCC.T
     chroma = ycc[: h - h % 2, : w - w % 2, 1:].reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))
     ycc[: h - h % 2, : w - w % 2, 1:] = chroma.repeat(2, 0).repeat(2, 1)
-    rgb = ycc @ np.linalg.inv(_YCC).T.astype(np.float32)
+    rgb = ycc @ _YCC_INV
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
