@@ -84,7 +84,10 @@ class VideoFeatures:
     tokens after ``ln_post`` (``None`` when no strategy asked for them); layers: {block index:
     (B, T, N, D)} block outputs a strategy asked for; num_prefix_tokens: tokens before the
     patches (class token, prompts). ``teacher`` holds the frozen backbone's frames when a
-    distillation student produced ``frames``.
+    distillation student produced ``frames``. ``pooled``: (B, T, D) the image tower's pooled
+    frame features before the projection into the joint space (``frames`` is their
+    projection), or ``None`` where the frames did not come from the tower (a student encoder,
+    an old cache).
     """
 
     frames: torch.Tensor
@@ -92,6 +95,7 @@ class VideoFeatures:
     layers: dict[int, torch.Tensor] = field(default_factory=dict)
     num_prefix_tokens: int = 0
     teacher: torch.Tensor | None = None
+    pooled: torch.Tensor | None = None
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         """Flat name -> tensor dict (for the feature cache)."""
@@ -101,21 +105,28 @@ class VideoFeatures:
         out.update({f"layers.{i}": t for i, t in self.layers.items()})
         if self.teacher is not None:
             out["teacher"] = self.teacher
+        if self.pooled is not None:
+            out["pooled"] = self.pooled
         return out
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], num_prefix_tokens: int = 0) -> VideoFeatures:
         layers = {int(k.split(".", 1)[1]): v for k, v in tensors.items() if k.startswith("layers.")}
         return cls(tensors["frames"], tensors.get("tokens"), dict(sorted(layers.items())), num_prefix_tokens,
-                   tensors.get("teacher"))
+                   tensors.get("teacher"), tensors.get("pooled"))
 
 
 @dataclass
 class VideoOutput:
-    """embedding: (B, E) clip embedding (not normalised); features: what it came from."""
+    """embedding: (B, E) clip embedding (not normalised); features: what it came from;
+    pre_projection: (B, D) the clip feature before the projection into the joint space, where
+    the video head has one (:class:`MeanPool`: the mean of ``features.pooled``; see
+    :meth:`~vidlift.transfer.TransferModel.encode_video_from_features`), else ``None``. The
+    classifiers of AIM, ST-Adapter and EVL read it (a pre-projection recognition head)."""
 
     embedding: torch.Tensor
     features: VideoFeatures
+    pre_projection: torch.Tensor | None = None
 
 
 class Strategy:
@@ -174,10 +185,18 @@ class Insertion:
 
 class MeanPool(nn.Module):
     """Average of the per-frame embeddings: (B, T, E) -> (B, E). The parameter-free default
-    video head (CLIP4Clip's meanP; Luo et al., Neurocomputing 2022)."""
+    video head (CLIP4Clip's meanP; Luo et al., Neurocomputing 2022).
+
+    A video head may also define ``encode(features) -> (embedding (B, E), pre_projection
+    (B, D) or None)``; the model calls it instead of ``forward`` when it exists. Here the
+    pre-projection feature is the mean of the pooled frame features (AIM's and mmaction2's
+    I3DHead average over time before their classifier)."""
 
     def forward(self, features: VideoFeatures) -> torch.Tensor:
         return features.frames.mean(1)
+
+    def encode(self, features: VideoFeatures) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self(features), None if features.pooled is None else features.pooled.mean(1)
 
 
 class TemplatePrompt(nn.Module):

@@ -54,7 +54,8 @@ class TransferModel(TransferDeclarations):
         with torch.set_grad_enabled(torch.is_grad_enabled() and self._backbone_trains):
             out = self.backbone.forward_video_features(video, layers=self._layers)
             frames = self.backbone.project_image(out.pooled)
-        return VideoFeatures(frames, out.tokens if self._needs_tokens else None, out.layers, out.num_prefix_tokens)
+        return VideoFeatures(frames, out.tokens if self._needs_tokens else None, out.layers, out.num_prefix_tokens,
+                             pooled=out.pooled)
 
     @property
     def cache_layers(self) -> list[int]:
@@ -82,8 +83,15 @@ class TransferModel(TransferDeclarations):
         return feats
 
     def encode_video_from_features(self, features: VideoFeatures) -> VideoOutput:
-        """Run the video head on (possibly cached) features -> :class:`VideoOutput`."""
-        return VideoOutput(self.roles["video_head"](features), features)
+        """Run the video head on (possibly cached) features -> :class:`VideoOutput`; a head
+        with an ``encode(features) -> (embedding, pre_projection)`` method also gives the
+        pre-projection clip feature (:class:`~vidlift.transfer.base.MeanPool`)."""
+        head = self.roles["video_head"]
+        encode = getattr(head, "encode", None)
+        if callable(encode):
+            embedding, pre = encode(features)
+            return VideoOutput(embedding, features, pre)
+        return VideoOutput(head(features), features)
 
     def encode_video(self, video: torch.Tensor, teacher: torch.Tensor | None = None) -> VideoOutput:
         """video (B, T, C, H, W) -> :class:`VideoOutput` (embedding (B, E))."""
@@ -113,14 +121,17 @@ class TransferModel(TransferDeclarations):
             return self.backbone.scale_similarity(torch.einsum("be,bme->bm", v, F.normalize(text, dim=-1)))
         return self.backbone.logits(video.embedding, text)
 
-    def auxiliary_losses(self, video: VideoOutput, text: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def auxiliary_losses(self, video: VideoOutput, text: torch.Tensor | None = None,
+                         **context) -> dict[str, torch.Tensor]:
         """Losses a strategy adds to the task loss (distillation), by name. ``text`` (M, E): the
-        class or caption embeddings of the batch, for losses on logits."""
+        class or caption embeddings of the batch, for losses on logits. ``context``: what else
+        the task knows of the step (e.g. ``logits``, the texts behind ``text``), passed on as
+        keyword arguments to every module's ``auxiliary_loss(features, text=..., **context)``."""
         out: dict[str, torch.Tensor] = {}
         for module in self.modules():
             fn = getattr(module, "auxiliary_loss", None)
             if callable(fn) and module is not self:
-                loss = fn(video.features, text=text)
+                loss = fn(video.features, text=text, **context)
                 if loss is not None:
                     out[type(module).__name__] = loss
         return out

@@ -130,7 +130,8 @@ class StudentEncoder(nn.Module):
         frames = self.encode(video)  # frame embeddings only: no tokens, so no prefix tokens to count
         return VideoFeatures(frames, teacher=None if teacher is None else teacher.detach())
 
-    def auxiliary_loss(self, features: VideoFeatures, text: torch.Tensor | None = None) -> torch.Tensor | None:
+    def auxiliary_loss(self, features: VideoFeatures, text: torch.Tensor | None = None,
+                       **context) -> torch.Tensor | None:
         """The distillation loss (:func:`distillation_loss`); ``text`` (M, E) (or (B, M, E)): the
         batch's class / caption embeddings, for the logit term. None without teacher frames, and
         None when the only weighted term is the logit term and no ``text`` was given."""
