@@ -1,5 +1,5 @@
 """Side-tuning heads (evl, r2_tuning): they read frozen intermediate tokens computed without
-autograd, train only themselves, start as the frozen meanP, model time (EVL's temporal
+autograd, train only themselves, start as the frozen meanP when fused (not the default), model time (EVL's temporal
 modules, R²'s temporal attention), train from cached features, and refuse a backbone that
 trains."""
 
@@ -79,8 +79,8 @@ def test_side_network_gets_gradients_and_the_backbone_none(cls, arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("cls", SIDE, ids=lambda c: c.name)
-def test_side_network_starts_as_frozen_mean_pool_and_trains_from_cache(cls, arch):
-    model = _build(cls(), arch).eval()
+def test_side_network_fused_starts_as_frozen_mean_pool_and_trains_from_cache(cls, arch):
+    model = _build(cls(fuse=True), arch).eval()
     video = clips(2, 4, seed=5)
     with torch.no_grad():
         out = model.encode_video(video)
@@ -121,6 +121,31 @@ def test_layers_read():
     assert model.cache_layers == [0, 1, 2, 3] and model.roles["video_head"].layer_ids == [1, 2, 3]
     assert len(model.roles["video_head"].decoder) == 3
     assert EVL(**EVL(layers=2, fuse=False).hyperparameters()) == EVL(layers=2, fuse=False)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_evl_defaults_follow_the_reference_and_fill_pre_projection(arch):
+    assert EVL().fuse is False and R2Tuning().fuse is False  # no such fusion in EVL's or R²'s code
+    model = _build(EVL(), arch)
+    head = model.roles["video_head"]
+    assert torch.equal(head.query, torch.zeros(model.width))  # EVL's cls_token: zeros, never re-initialised
+    assert head.proj[2].weight.abs().sum() > 0  # not fused: the output layer keeps nn.Linear's init
+    _perturb(model)
+    model.eval()
+    video = clips(2, 4, seed=6)
+    with torch.no_grad():
+        out = model.encode_video(video)
+        x = head.decode(out.features)
+        assert x.shape == (2, model.width)
+        pre = F.layer_norm(x, (model.width,), head.proj[0].weight, head.proj[0].bias)
+        torch.testing.assert_close(out.pre_projection, pre)
+        torch.testing.assert_close(out.embedding, pre @ head.proj[2].weight.T + head.proj[2].bias)
+        fused = _build(EVL(fuse=True), arch)
+        fused.load_state_dict(model.state_dict())
+        fused.eval()
+        out2 = fused.encode_video(video)
+        torch.testing.assert_close(out2.pre_projection, pre)
+        torch.testing.assert_close(out2.embedding, out.embedding + out.features.frames.mean(1))
 
 
 def test_evl_frozen_qk_are_the_blocks_own_projections():

@@ -37,9 +37,11 @@ Where this departs from the official code, and why:
 - As a plain video head (recognition, retrieval: no text) the query is the clip's own frozen
   frame embeddings (B, T, E) through ``query_map`` (an E -> C map of R²'s shape), the same for
   every layer (through ``frame_in``, Linear E -> D_t, where the widths differ), and the states
-  (B, T, C) end in a Linear C -> E and a mean over T, added to the frozen mean frame embedding
-  (``fuse``, zero-initialised: starts as CLIP's meanP). Both are vidlift's adaptation to the
+  (B, T, C) end in a Linear C -> E and a mean over T. Both are vidlift's adaptation to the
   joint-space video-head role; ``out`` and ``frame_in`` get no gradient when text is given.
+  ``fuse=True`` (default False) adds the frozen mean frame embedding to that output, with
+  ``out`` zero-initialised so the head starts as CLIP's meanP: vidlift's option, not R²'s (its
+  ``R2Tuning.forward`` never uses CLIP's projected frame embedding).
 
 Parameters at ViT-B/32 (C = 256, k = 4; counted on ``random:ViT-B-32``, tested): the
 published side network (video map, query map, v / q maps, gates, scales, temporal layer) has
@@ -281,7 +283,7 @@ class R2Tuning(Strategy):
     calls its ``query_states`` with the text query's layers (the published model), other
     tasks use it as a video head with the frames as the query. Defaults are the official
     config's: C = ``dims`` 256, ``heads`` 8, ``dropout`` 0.5, temporal endpoint features on,
-    drop-path 0.1 in the temporal layer.
+    drop-path 0.1 in the temporal layer; ``fuse`` False (vidlift's meanP fallback, in no paper).
     """
 
     name: ClassVar[str] = "r2_tuning"
@@ -296,7 +298,7 @@ class R2Tuning(Strategy):
     dropout: float = 0.5
     droppath: float = 0.1
     use_tef: bool = True
-    fuse: bool = True
+    fuse: bool = False
     text_query: bool = True
 
     def __post_init__(self) -> None:

@@ -16,10 +16,12 @@ them with a strategy that trains inside the backbone raises ``TransferCompositio
 
 Both papers end in their own task heads (EVL: a linear classifier; R²-Tuning: grounding heads
 in a 256-d space). Here the video head must give an embedding in the backbone's joint space,
-so each ends in a linear map to E; with ``fuse`` (default) it is added to the mean of the
-frozen frame embeddings and zero-initialised, so the model starts exactly as CLIP's zero-shot
-meanP and keeps it as a fallback (our adaptation, not in either paper; ``fuse=False`` gives
-the side network's output alone, as the papers' heads see it).
+so each ends in a linear map to E. By default (``fuse=False``) that map alone gives the
+embedding, as the papers' heads see only the side network's output: neither EVL's
+``EVLTransformer.forward`` (decoder, then its ``proj`` classifier) nor R²-Tuning's
+``R2Tuning.forward`` (adapter, then pyramid and heads) adds CLIP's projected frame embedding
+back. ``fuse=True`` is vidlift's own option: the map is zero-initialised and added to the mean
+of the frozen frame embeddings, so the model starts exactly as CLIP's zero-shot meanP.
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ class EVLHead(nn.Module):
     position embedding (T × D, zeros), temporal cross attention from block i's frozen q / k —
     then decoder layer j lets the query attend to all T·N tokens. The query's output goes
     through LayerNorm, dropout and a linear map D -> E (EVL's classifier, here into the joint
-    space). Frozen blocks (for q / k, :class:`~vidlift.backbones.contract.TowerBlock`) are held
+    space); :meth:`encode` also gives the normed query output as ``pre_projection``. Frozen blocks (for q / k, :class:`~vidlift.backbones.contract.TowerBlock`) are held
     in a plain list, so they are not parameters of the head.
     """
 
@@ -154,9 +156,9 @@ class EVLHead(nn.Module):
         k, d = len(layer_ids), width
         self.layer_ids = layer_ids
         self.fuse = fuse
+        # Zeros, as the reference's query (EVLDecoder.cls_token) starts: its _initialize_weights
+        # (normal 0.02) is never called.
         self.query = nn.Parameter(torch.zeros(d))
-        # The reference defines normal(0.02) for its query (cls_token) in _initialize_weights.
-        nn.init.normal_(self.query, std=0.02)
         self.decoder = nn.ModuleList(EVLDecoderLayer(d, heads, mlp_factor, mlp_dropout) for _ in range(k))
         # EVL keeps PyTorch's default init for the depth-wise temporal convolutions.
         self.temporal_conv = (nn.ModuleList(nn.Conv1d(d, d, 3, padding=1, groups=d) for _ in range(k))
@@ -178,7 +180,21 @@ class EVLHead(nn.Module):
         ``attention_query_key``."""
         return self._cross_blocks[j].attention_query_key(x_in, who="evl")
 
+    def encode(self, features: VideoFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        """features -> (embedding (B, E), pre_projection (B, D)). ``pre_projection`` is the
+        decoder's query output after EVL's LayerNorm (``proj[0]``), i.e. what the reference's
+        classifier feeds to its Dropout(0.5) and Linear(D, classes)."""
+        pre = self.proj[0](self.decode(features))
+        out = self.proj[2](self.proj[1](pre))
+        if self.fuse:
+            out = out + features.frames.to(out.dtype).mean(1)
+        return out, pre
+
     def forward(self, features: VideoFeatures) -> torch.Tensor:
+        return self.encode(features)[0]
+
+    def decode(self, features: VideoFeatures) -> torch.Tensor:
+        """The decoder's query output (B, D), before EVL's LayerNorm / Dropout / Linear."""
         dtype = self.query.dtype
         first = _layer(features, self.layer_ids[0], "evl")
         b, t, n, d = first.shape
@@ -195,10 +211,7 @@ class EVLHead(nn.Module):
                 q, k = self.frozen_qk(j, _layer(features, i - 1, "evl"))
                 y = y + self.cross_attention[j](q, k, features.num_prefix_tokens).to(dtype)
             x = self.decoder[j](x, y.flatten(1, 2))
-        out = self.proj(x[:, 0])
-        if self.fuse:
-            out = out + features.frames.to(dtype).mean(1)
-        return out
+        return x[:, 0]
 
 
 @dataclass
@@ -214,9 +227,12 @@ class EVL(Strategy):
 
     Defaults are the reference's ViT-B/16 recipe: 4 decoder layers of width D (the backbone
     width), D // 64 heads (``heads``), MLP factor 4 with dropout 0.5, dropout 0.5 before the
-    output layer. The output layer maps the query (LayerNorm, D -> E) into the joint space;
-    ``fuse`` adds it to the frozen mean frame embedding (zero-init: starts as meanP). Only
-    the side network trains (33.27M parameters at ViT-B/16, 8 frames, with the D -> 512 output
+    output layer, the query starting at zero. The output layer maps the query (LayerNorm,
+    D -> E) into the joint space; the normed query (D) is the video output's
+    ``pre_projection``, which a pre-projection recognition head classifies as EVL's classifier
+    does. ``fuse`` (default False: in neither EVL's paper nor its code) adds the output to the
+    frozen mean frame embedding, zero-initialised so that training starts as meanP. Only the
+    side network trains (33.27M parameters at ViT-B/16, 8 frames, with the D -> 512 output
     layer). Works without a class token (SigLIP: every token is a patch).
 
     The temporal cross attention needs block i's q / k, computed from block i−1's output, so
@@ -238,7 +254,7 @@ class EVL(Strategy):
     temporal_conv: bool = True
     temporal_pos_embed: bool = True
     temporal_cross_attention: bool = True
-    fuse: bool = True
+    fuse: bool = False
 
     def __post_init__(self) -> None:
         check_int(self.name, "layers", self.layers)
