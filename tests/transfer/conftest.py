@@ -48,6 +48,18 @@ def tiny_backbone(arch: str = "tiny-clip", seed: int = 0):
     return b
 
 
+def deeper_tiny(layers: int = 4, arch: str = "tiny-clip"):
+    """A tiny backbone with ``layers`` image-tower blocks (random weights, seed 0)."""
+    import dataclasses
+
+    from vidlift.backbones import Backbone
+
+    b = tiny_backbone(arch)
+    cfg = b.model.cfg.replace(vision=dataclasses.replace(b.model.cfg.vision, layers=layers))
+    torch.manual_seed(0)
+    return Backbone(type(b.model)(cfg).eval(), b.preprocess, b.tokenizer, b.meta)
+
+
 @pytest.fixture(params=ARCHS)
 def backbone(request):
     return tiny_backbone(request.param)

@@ -12,9 +12,9 @@ import torch
 from vidlift.backbones import load_backbone
 from vidlift.backbones.layers import BlockContext
 from vidlift.transfer import TransferCompositionError, TransferModel
-from vidlift.transfer.adapted.adapters import AIM, AdaptFormer, AdaptMLP, JointAdapter, STAdapter
+from vidlift.transfer.adapted.adapters import AIM, AdaptFormer, AdaptMLP, JointAdapter, SpatialAdapter, STAdapter, TemporalAdapter
 
-from .conftest import ARCHS, clips, frames, perturb, tiny_backbone
+from .conftest import ARCHS, clips, deeper_tiny, frames, perturb, tiny_backbone
 
 FRAMES = 4
 STRATEGIES = {
@@ -161,6 +161,49 @@ def test_parallel_adapters_read_the_right_branch_input():
     torch.testing.assert_close(joint(x, ctx), x + 0.5 * joint.fc2(torch.nn.functional.gelu(joint.fc1(normed))))
 
 
+def test_aim_drop_path_on_the_temporal_and_joint_branches_linear_over_blocks():
+    assert AIM().drop_path == 0.2  # the K400 config's drop_path_rate
+    model = TransferModel(deeper_tiny(4), [AIM()], num_frames=FRAMES)
+    sites = [b.hooks.sites for b in model.backbone.visual.blocks]
+    temporal = [s["block_in"][0] for s in sites]
+    joint = [s["mlp_out"][0] for s in sites]
+    assert all(isinstance(m, TemporalAdapter) for m in temporal) and all(isinstance(s["attn_out"][0], SpatialAdapter)
+                                                                         for s in sites)
+    want = [0.0, 0.2 / 3, 0.4 / 3, 0.2]  # torch.linspace(0, 0.2, depth), as AIM's Transformer
+    assert [m.drop_path for m in temporal] == pytest.approx(want)
+    assert [m.drop_path for m in joint] == pytest.approx(want)
+    assert not hasattr(sites[0]["attn_out"][0], "drop_path")  # the S-Adapter has none in the reference
+    # eval mode: the same model with or without drop path
+    perturb(model)
+    torch.manual_seed(0)
+    none = TransferModel(deeper_tiny(4), [AIM(drop_path=0.0)], num_frames=FRAMES)
+    none.load_state_dict(model.state_dict())
+    video = clips(2, FRAMES, seed=8)
+    torch.testing.assert_close(frames(model, video), frames(none, video), atol=0, rtol=0)
+
+
+def test_aim_joint_adapter_drops_whole_clips_and_rescales():
+    torch.manual_seed(0)
+    b, t, p = 4, 3, 0.5
+    joint = JointAdapter(8, 0.5, scale=0.5, drop_path=p)
+    torch.nn.init.normal_(joint.fc2.weight)
+    x, normed = torch.randn(2, b * t, 5, 8).unbind(0)
+    ctx = BlockContext("visual", num_frames=t, branch_input=normed)
+    branch = (0.5 * joint.fc2(torch.nn.functional.gelu(joint.fc1(normed)))).view(b, t, 5, 8)
+    torch.testing.assert_close(joint.eval()(x, ctx), x + branch.flatten(0, 1))  # eval: identity drop path
+    joint.train()
+    torch.manual_seed(4)
+    got = (joint(x, ctx) - x).view(b, t, 5, 8)
+    torch.manual_seed(4)
+    keep = torch.empty(b, 1, 1, 1).bernoulli_(1 - p)
+    assert 0 < keep.sum() < b  # both outcomes in this draw
+    for i in range(b):
+        if keep[i]:
+            torch.testing.assert_close(got[i], branch[i] / (1 - p))
+        else:
+            assert torch.equal(got[i], torch.zeros_like(got[i]))
+
+
 def test_st_adapter_options_and_errors():
     model = build("st_adapter", "tiny-clip")
     with pytest.raises(ValueError, match="square patch grid"):
@@ -175,7 +218,7 @@ def test_st_adapter_options_and_errors():
 
 
 @pytest.mark.parametrize("strategy", [AdaptFormer(bottleneck=16, scale=0.2), STAdapter(kernel=(3, 3, 3), blocks=1),
-                                      AIM(mlp_ratio=0.5, train_ln_post=False)])
+                                      AIM(mlp_ratio=0.5, train_ln_post=False, drop_path=0.1)])
 def test_rebuilds_from_json_hyperparameters(strategy):
     hp = json.loads(json.dumps(strategy.hyperparameters()))
     hp = {k: tuple(v) if isinstance(v, list) else v for k, v in hp.items()}  # as delta loading does

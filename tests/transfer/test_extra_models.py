@@ -11,9 +11,9 @@ import torch
 
 from vidlift.backbones.layers import BlockContext
 from vidlift.transfer import MeanPool, TransferCompositionError, TransferModel, VideoFeatures
-from vidlift.transfer.adapted.extra_models import XCLIP, DividedSpaceTime, MultiFrameIntegration
+from vidlift.transfer.adapted.extra_models import XCLIP, DividedSpaceTime, DividedTemporalAttention, MultiFrameIntegration
 
-from .conftest import ARCHS, clips, frames, perturb, tiny_backbone
+from .conftest import ARCHS, clips, deeper_tiny, frames, perturb, tiny_backbone
 
 FRAMES = 4
 
@@ -102,6 +102,39 @@ def test_divided_st_temporal_attention_is_a_copy_of_the_host_block():
     assert len(last.backbone.visual.hooks) == 0
     with pytest.raises(TransferCompositionError, match="blocks=5"):
         TransferModel(tiny_backbone("tiny-clip"), [DividedSpaceTime(blocks=5)])
+
+
+def test_divided_st_drop_path_follows_timesformer():
+    assert DividedSpaceTime().drop_path == 0.1  # TimeSformer's drop_path_rate
+    torch.manual_seed(0)
+    model = TransferModel(deeper_tiny(4), [DividedSpaceTime(blocks=2)], num_frames=FRAMES)
+    rates = [b.hooks.sites["block_in"][0].drop_path for b in model.backbone.visual.blocks[2:]]
+    assert rates == pytest.approx([0.2 / 3, 0.1])  # the last two of linspace(0, 0.1, 4)
+    perturb(model)
+    temporal = model.backbone.visual.blocks[3].hooks.sites["block_in"][0]
+    assert isinstance(temporal, DividedTemporalAttention)
+    temporal.drop_path = 0.5
+    b, prefix = 4, model.backbone.visual.num_prefix_tokens
+    x = torch.randn(b * FRAMES, 16 + prefix, model.width)
+    ctx = BlockContext("visual", num_frames=FRAMES, num_prefix_tokens=prefix)
+    with torch.no_grad():
+        kept = temporal.eval()(x, ctx)[:, prefix:] - x[:, prefix:]  # eval: no drop path
+        attn = temporal.attn(temporal.norm(x[:, prefix:].view(b, FRAMES, 16, -1).transpose(1, 2).flatten(0, 1)))
+        temporal.train()
+        torch.manual_seed(5)
+        got = (temporal(x, ctx)[:, prefix:] - x[:, prefix:]).view(b, FRAMES, 16, -1)
+    torch.manual_seed(5)
+    keep = torch.empty(b, 1, 1, 1).bernoulli_(0.5)
+    assert 0 < keep.sum() < b
+    fc = temporal.fc
+    scaled = fc(attn / 0.5).view(b, 16, FRAMES, -1).transpose(1, 2)  # dropped before fc, as TimeSformer
+    for i in range(b):
+        if keep[i]:
+            torch.testing.assert_close(got[i], scaled[i].detach())
+        else:  # a dropped clip still gets temporal_fc's bias
+            torch.testing.assert_close(got[i], fc.bias.detach().expand_as(got[i]))
+    with torch.no_grad():
+        torch.testing.assert_close(kept.view(b, FRAMES, 16, -1), fc(attn).view(b, 16, FRAMES, -1).transpose(1, 2))
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -5,7 +5,6 @@ trains."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -13,11 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidlift.backbones import CLIP, Backbone, load_backbone
+from vidlift.backbones import load_backbone
 from vidlift.transfer import Strategy, TransferCompositionError, TransferModel, VideoFeatures
 from vidlift.transfer.frozen import EVL, Distillation, R2Tuning, TemporalCrossAttention
 
-from .conftest import ARCHS, clips, tiny_backbone
+from .conftest import ARCHS, clips, deeper_tiny, tiny_backbone
 
 CLASSES = ["red circle", "blue star", "green square"]
 SIDE = (EVL, R2Tuning)
@@ -44,13 +43,6 @@ def _perturb(model: TransferModel, scale: float = 0.05) -> None:
     with torch.no_grad():
         for _, p in model.trainable_parameters():
             p.add_(scale * torch.randn(p.shape, generator=g))
-
-
-def _deeper_tiny(layers: int = 4) -> Backbone:
-    b = tiny_backbone("tiny-clip")
-    cfg = b.model.cfg.replace(vision=dataclasses.replace(b.model.cfg.vision, layers=layers))
-    torch.manual_seed(0)
-    return Backbone(CLIP(cfg).eval(), b.preprocess, b.tokenizer, b.meta)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -117,7 +109,7 @@ def test_layers_read():
         EVL().needs_layers(1)
     with pytest.raises(ValueError, match="r2_tuning: layers must be a positive integer"):
         R2Tuning(layers=0)  # refused when the strategy is built
-    model = _build(EVL(), backbone=_deeper_tiny(4))
+    model = _build(EVL(), backbone=deeper_tiny(4))
     assert model.cache_layers == [0, 1, 2, 3] and model.roles["video_head"].layer_ids == [1, 2, 3]
     assert len(model.roles["video_head"].decoder) == 3
     assert EVL(**EVL(layers=2, fuse=False).hyperparameters()) == EVL(layers=2, fuse=False)

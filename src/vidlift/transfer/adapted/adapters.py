@@ -26,6 +26,7 @@ from torch import nn
 
 from ..base import Strategy, TransferCompositionError
 from ..checks import check_bool, check_choice, check_int, check_number, check_probability
+from ..layers import drop_path_clips, linear_drop_path_rates
 from ..model import TransferModel
 
 
@@ -282,31 +283,36 @@ class SpatialAdapter(Bottleneck):
 
 
 class TemporalAdapter(Bottleneck):
-    """AIM's temporal adaptation at ``block_in``: x + T-Adapter(attn(ln_1(x_t))), where x_t
-    arranges every token position's T frames as a sequence and ``attn`` / ``ln_1`` are the
-    block's own frozen pre-attention norm and attention, reused for time through the contract
-    (``ctx.block.attend_sequence``). The T-Adapter has no skip, so with fc2 at zero the block
-    starts unchanged. All tokens (class token included) take part, as in the reference."""
+    """AIM's temporal adaptation at ``block_in``: x + DropPath(T-Adapter(attn(ln_1(x_t)))),
+    where x_t arranges every token position's T frames as a sequence and ``attn`` / ``ln_1``
+    are the block's own frozen pre-attention norm and attention, reused for time through the
+    contract (``ctx.block.attend_sequence``). The T-Adapter has no skip, so with fc2 at zero
+    the block starts unchanged. All tokens (class token included) take part, as in the
+    reference. ``drop_path``: this block's rate, one draw per clip while training."""
 
-    def __init__(self, dim: int, ratio: float) -> None:
+    def __init__(self, dim: int, ratio: float, drop_path: float = 0.0) -> None:
         super().__init__(dim, ratio, skip=False)
+        self.drop_path = drop_path
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
         b, t = frames_of(x, ctx)
         h = ctx.block.attend_sequence(time_sequences(x, b, t), who="aim")  # (B·N, T, D), attention along time
-        return x + from_time_sequences(self.adapt(h), b, t)
+        return x + drop_path_clips(from_time_sequences(self.adapt(h), b, t), self.drop_path, self.training, b)
 
 
 class JointAdapter(Bottleneck):
     """AIM's joint adapter at ``mlp_out``: parallel to the MLP on ``ln_2``'s output
-    (``ctx.branch_input``), no skip, × ``scale``: mlp(xn) + scale · fc2(GELU(fc1(xn)))."""
+    (``ctx.branch_input``), no skip, × ``scale``, through drop path (this block's rate, one
+    draw per clip while training): mlp(xn) + DropPath(scale · fc2(GELU(fc1(xn))))."""
 
-    def __init__(self, dim: int, ratio: float, scale: float) -> None:
+    def __init__(self, dim: int, ratio: float, scale: float, drop_path: float = 0.0) -> None:
         super().__init__(dim, ratio, skip=False)
         self.scale = scale
+        self.drop_path = drop_path
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
-        return x + self.scale * self.adapt(ctx.branch_input)
+        b, _ = frames_of(x, ctx)
+        return x + drop_path_clips(self.scale * self.adapt(ctx.branch_input), self.drop_path, self.training, b)
 
 
 @dataclass
@@ -334,6 +340,17 @@ class AIM(Strategy):
     Tunable count at ViT-B/16, 8 frames: 12 × 3 × 295,872 (adapters) + 6,144 (temporal
     embedding) + 1,536 (ln_post) = 10,659,072; with a 400-way K400 head on the 768-d class
     token (307,600) 10.97M — the paper's "11M".
+
+    ``drop_path`` (default 0.2, the K400 config's ``drop_path_rate``,
+    ``configs/recognition/vit/vitclip_base_k400.py``): stochastic depth on the temporal
+    adapter's and the joint adapter's branches (the reference's ``ResidualAttentionBlock``
+    wraps exactly these two in ``DropPath``; the spatial adapter and the frozen attention /
+    MLP have none), at a rate rising linearly over the blocks from 0 at the first to
+    ``drop_path`` at the last (its ``Transformer``: ``torch.linspace(0, drop_path, layers)``).
+    It acts only in training. Departure: the reference's ``DropPath`` draws along the first
+    axis of its sequence-first (N, B·T, D) tensors, i.e. one draw per token position shared by
+    every clip and frame of the batch; vidlift draws per clip (stochastic depth as defined,
+    and as timm's ``DropPath`` draws on batch-first tensors).
     """
 
     name: ClassVar[str] = "aim"
@@ -343,11 +360,13 @@ class AIM(Strategy):
     mlp_ratio: float = 0.25
     scale: float = 0.5
     train_ln_post: bool = True
+    drop_path: float = 0.2
 
     def __post_init__(self) -> None:
         check_number(self.name, "mlp_ratio", self.mlp_ratio, low=0.0, low_open=True)
         check_number(self.name, "scale", self.scale, low=0.0, low_open=True)
         check_bool(self.name, "train_ln_post", self.train_ln_post)
+        check_probability(self.name, "drop_path", self.drop_path)
 
     def apply(self, model: TransferModel) -> None:
         d, r = model.width, self.mlp_ratio
@@ -360,11 +379,11 @@ class AIM(Strategy):
                 bb.vision_block(i).attend_sequence(probe, who=self.name)
         model.insert("visual.embed", model.place(TemporalEmbedding(model.num_frames, d)),
                      f"temporal embedding {model.num_frames}x{d}")
-        for i in range(model.depth):
-            model.insert(f"visual.blocks.{i}.block_in", model.place(TemporalAdapter(d, r)),
+        for i, dp in enumerate(linear_drop_path_rates(model.depth, self.drop_path)):
+            model.insert(f"visual.blocks.{i}.block_in", model.place(TemporalAdapter(d, r, dp)),
                          "T-Adapter on frozen attn along T")
             model.insert(f"visual.blocks.{i}.attn_out", model.place(SpatialAdapter(d, r)), "S-Adapter")
-            model.insert(f"visual.blocks.{i}.mlp_out", model.place(JointAdapter(d, r, self.scale)),
+            model.insert(f"visual.blocks.{i}.mlp_out", model.place(JointAdapter(d, r, self.scale, dp)),
                          "joint adapter (parallel to MLP)")
         if self.train_ln_post:
             norms = set(bb.parameter_names("visual", "norm"))

@@ -24,7 +24,8 @@ from torch import nn
 from ...backbones.contract import TowerBlock
 from ...backbones.layers import Attention, BlockContext, Transformer
 from ..base import Strategy, VideoFeatures
-from ..checks import check_bool, check_int
+from ..checks import check_bool, check_int, check_probability
+from ..layers import drop_path_clips, linear_drop_path_rates
 from ..model import TransferModel
 from .adapters import TemporalEmbedding, frames_of, from_time_sequences, last_blocks, time_sequences
 
@@ -189,12 +190,17 @@ class DividedTemporalAttention(nn.Module):
     (``TowerBlock.attention_copy``; TimeSformer copies ``norm1`` / ``attn`` into
     ``temporal_norm1`` / ``temporal_attn`` when loading image weights); ``fc``
     (``temporal_fc``) starts at zero so the block starts as the image block.
+
+    ``drop_path``: this block's rate, applied while training to the temporal attention's
+    output before ``fc``, where TimeSformer's ``Block`` puts it (so a dropped clip still gets
+    ``fc``'s bias), one draw per clip.
     """
 
-    def __init__(self, block: TowerBlock, dim: int, who: str = "divided_st") -> None:
+    def __init__(self, block: TowerBlock, dim: int, who: str = "divided_st", drop_path: float = 0.0) -> None:
         super().__init__()
         self.norm, self.attn = block.attention_copy(who)
         self.fc = nn.Linear(dim, dim)
+        self.drop_path = drop_path
         nn.init.zeros_(self.fc.weight)
         nn.init.zeros_(self.fc.bias)
 
@@ -202,7 +208,8 @@ class DividedTemporalAttention(nn.Module):
         b, t = frames_of(x, ctx)
         p = ctx.num_prefix_tokens
         patches = x[:, p:]
-        h = self.fc(self.attn(self.norm(time_sequences(patches, b, t))))
+        h = self.attn(self.norm(time_sequences(patches, b, t)))  # (B·P, T, D), clip-major
+        h = self.fc(drop_path_clips(h, self.drop_path, self.training, b))
         return torch.cat([x[:, :p], patches + from_time_sequences(h, b, t)], dim=1)
 
 
@@ -223,6 +230,14 @@ class DividedSpaceTime(Strategy):
     parameters train too (True), as in TimeSformer's full fine-tuning. A backbone whose blocks
     cannot hand out a copy of their attention for another axis refuses when the model is built
     (:class:`~vidlift.backbones.contract.BackboneCapabilityError`).
+
+    ``drop_path`` (default 0.1, TimeSformer's ``drop_path_rate`` for its ViT-B/16 models in
+    ``vit.py``): stochastic depth on the temporal branch, at TimeSformer's per-block rate
+    (``torch.linspace(0, drop_path_rate, depth)`` over all blocks; with ``blocks`` set, the
+    chosen last blocks keep their rates from that schedule). Departures: TimeSformer also
+    drops its spatial attention and MLP branches, which here are the host block's own and
+    have no drop path; and it draws per (clip, patch position) on the temporal branch, where
+    vidlift draws per clip.
     """
 
     name: ClassVar[str] = "divided_st"
@@ -232,11 +247,13 @@ class DividedSpaceTime(Strategy):
     blocks: int | None = None
     train_blocks: bool = False
     time_embed: bool = True
+    drop_path: float = 0.1
 
     def __post_init__(self) -> None:
         check_int(self.name, "blocks", self.blocks, optional=True)
         check_bool(self.name, "train_blocks", self.train_blocks)
         check_bool(self.name, "time_embed", self.time_embed)
+        check_probability(self.name, "drop_path", self.drop_path)
 
     def apply(self, model: TransferModel) -> None:
         bb = model.backbone
@@ -247,8 +264,9 @@ class DividedSpaceTime(Strategy):
             embed = TemporalEmbedding(model.num_frames, model.width, skip_prefix=True)
             model.insert("visual.embed", model.place(embed),
                          f"time embedding {model.num_frames}x{model.width} (patch tokens)")
+        rates = linear_drop_path_rates(model.depth, self.drop_path)
         for i in chosen:
-            module = model.place(DividedTemporalAttention(bb.vision_block(i), model.width, self.name))
+            module = model.place(DividedTemporalAttention(bb.vision_block(i), model.width, self.name, rates[i]))
             model.insert(f"visual.blocks.{i}.block_in", module, "temporal attention (LN + MHA along T + zero fc)")
 
 

@@ -65,6 +65,7 @@ from torch import nn
 from ...backbones.layers import Attention
 from ..base import Strategy, TransferCompositionError, VideoFeatures
 from ..checks import check_bool, check_int, check_probability
+from ..layers import drop_path
 from ..model import TransferModel
 from .side_tuning import _last_blocks, _layer
 
@@ -78,15 +79,6 @@ def sine_positions(mask: torch.Tensor, dim: int, dtype: torch.dtype) -> torch.Te
     freq = 10000 ** (2 * (torch.arange(dim, device=mask.device) // 2) / dim)
     ang = pos[..., None] / freq
     return torch.where(torch.arange(dim, device=mask.device) % 2 == 0, ang.sin(), ang.cos()).to(dtype)
-
-
-def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Stochastic depth (Huang et al. 2016): each sample's residual branch x (B, ...) is zeroed
-    with probability p and the rest scaled by 1 / (1 − p) while training."""
-    if p == 0.0 or not training:
-        return x
-    keep = x.new_empty(x.shape[0], *([1] * (x.ndim - 1))).bernoulli_(1 - p)
-    return x * keep / (1 - p)
 
 
 def _key_mask(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -325,4 +317,4 @@ class R2Tuning(Strategy):
         model.set_role("video_head", model.place(head), f"R2 block (C={self.dims}) on blocks {ids}")
 
 
-__all__ = ["R2Tuning", "R2Head", "R2Pass", "R2TemporalLayer", "sine_positions", "drop_path"]
+__all__ = ["R2Tuning", "R2Head", "R2Pass", "R2TemporalLayer", "sine_positions"]
