@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from vidlift.data.video import DenseSampler, FpsSampler, FrameSample, SegmentSampler, VideoInfo
+from vidlift.data.video.samplers import RandomViewsSampler
 
 
 def info(num_frames=250, fps=25.0, duration=None):
@@ -52,38 +53,70 @@ def test_segment_short_video_repeats_frames(mode):
 
 
 # --- DenseSampler -----------------------------------------------------------------------
+# Expected indices worked out by hand from the reference formulas (DenseSampler's docstring):
+# mmaction2 >= 1.0 SampleFrames._get_train_clips / _get_test_clips, mmaction2 0.x (AIM's fork)
+# and EVL / ST-Adapter's video_dataset/dataset.py.
 
 
-def test_dense_center_clip():
-    sample = DenseSampler(clip_len=8, stride=4, mode="center")(info(100))
-    # Span 29 frames, starts 0..71, centre start 35.
-    assert sample.indices.tolist() == list(range(35, 64, 4))
-    np.testing.assert_allclose(sample.timestamps, sample.indices / 25.0)
+def clips_of(sample, clip_len=8):
+    return sample.indices.reshape(-1, clip_len).tolist()
 
 
-def test_dense_random_clip_in_range_and_reproducible():
-    sampler = DenseSampler(clip_len=8, stride=4, mode="random")
-    starts = {int(sampler(info(100), rng=np.random.default_rng(s)).indices[0]) for s in range(300)}
-    assert min(starts) == 0 and max(starts) == 71
-    s1 = sampler(info(100), rng=np.random.default_rng(1)).indices
-    assert np.all(np.diff(s1) == 4)
-    assert s1.tolist() == sampler(info(100), rng=np.random.default_rng(1)).indices.tolist()
+def test_dense_test_clips_300_frames_8x16_three_clips():
+    # T=8, s=16: span = 7*16+1 = 113, max_offset = 300-113 = 187, 187/2 = 93.5.
+    # mmaction2 >= 1.0 and EVL: starts round([0, 93.5, 187]) = [0, 94, 187] (half to even).
+    for convention in ("mmaction2", "evl"):
+        sample = DenseSampler(8, 16, "multi", 3, convention=convention)(info(300))
+        assert sample.num_clips == 3
+        assert clips_of(sample) == [list(range(0, 113, 16)), list(range(94, 207, 16)), list(range(187, 300, 16))]
+    # mmaction2 0.x (AIM): window 8*16 = 128, avg = (300-128+1)/3 = 57.67; starts int(k*57.67 + 28.83)
+    # = int(28.83), int(86.5), int(144.17) = [28, 86, 144].
+    sample = DenseSampler(8, 16, "multi", 3, convention="mmaction2-0.x")(info(300))
+    assert [c[0] for c in clips_of(sample)] == [28, 86, 144]
+    assert clips_of(sample)[2] == list(range(144, 257, 16))
 
 
-def test_dense_multi_clips_evenly_spaced():
-    sample = DenseSampler(clip_len=4, stride=2, mode="multi", num_clips=3)(info(100))
-    # Span 7, starts 0..93 (94 positions) cut in 3 parts; each clip starts mid-part.
-    assert sample.num_clips == 3 and sample.indices.shape == (12,)
-    clips = sample.indices.reshape(3, 4)
-    assert clips[:, 0].tolist() == [15, 47, 78]
-    assert (np.diff(clips, axis=1) == 2).all()
+def test_dense_centre_clip_and_round_half_to_even():
+    # One clip: mmaction2 >= 1.0 / EVL start max_offset // 2 = 187 // 2 = 93; 0.x int(173 / 2) = 86.
+    assert DenseSampler(8, 16, "center")(info(300)).indices.tolist() == list(range(93, 206, 16))
+    assert DenseSampler(8, 16, "center", convention="evl")(info(300)).indices[0] == 93
+    assert DenseSampler(8, 16, "center", convention="mmaction2-0.x")(info(300)).indices[0] == 86
+    assert DenseSampler(8, 16, "multi", 1)(info(300)).indices.tolist() == list(range(93, 206, 16))
+    # 298 frames: max_offset 185, middle start 185/2 = 92.5 -> 92 (numpy / Python round half to even).
+    assert [c[0] for c in clips_of(DenseSampler(8, 16, "multi", 3)(info(298)))] == [0, 92, 185]
+    np.testing.assert_allclose(DenseSampler(8, 16, "center")(info(300)).timestamps,
+                               np.arange(93, 206, 16) / 25.0)
 
 
-def test_dense_short_video_clamps_to_last_frame():
-    sample = DenseSampler(clip_len=8, stride=4, mode="random")(info(10), rng=np.random.default_rng(0))
-    assert sample.indices.tolist() == [0, 4, 8, 9, 9, 9, 9, 9]
-    multi = DenseSampler(clip_len=8, stride=1, mode="multi", num_clips=2)(info(5))
-    assert multi.indices.tolist() == [0, 1, 2, 3, 4, 4, 4, 4] * 2
+def test_dense_train_start_ranges():
+    def starts(sampler, n):
+        return {int(sampler(info(n), rng=np.random.default_rng(s)).indices[0]) for s in range(2000)}
+
+    # mmaction2 (both versions): window 8*16 = 128, start in [0, 300-128] = [0, 172].
+    assert starts(DenseSampler(8, 16, "random"), 300) == set(range(173))
+    assert starts(DenseSampler(8, 16, "random", convention="mmaction2-0.x"), 300) == set(range(173))
+    # EVL / ST-Adapter: span 113, start in [0, 300-113] = [0, 187].
+    assert starts(DenseSampler(8, 16, "random", convention="evl"), 300) == set(range(188))
+    # At the edge: 128 frames leave one start (0), 129 two.
+    assert starts(DenseSampler(8, 16, "random"), 128) == {0}
+    assert starts(DenseSampler(8, 16, "random"), 129) == {0, 1}
+    s1 = DenseSampler(8, 16, "random")(info(300), rng=np.random.default_rng(1)).indices
+    assert np.all(np.diff(s1) == 16)
+    assert s1.tolist() == DenseSampler(8, 16, "random")(info(300), rng=np.random.default_rng(1)).indices.tolist()
+
+
+def test_dense_video_shorter_than_the_window():
+    # 100 frames < span 113: every start is 0, frames 0, 16, ..., 112.
+    # mmaction2 loops (112 mod 100 = 12), in every mode and both versions.
+    looped = [0, 16, 32, 48, 64, 80, 96, 12]
+    for convention in ("mmaction2", "mmaction2-0.x"):
+        assert DenseSampler(8, 16, "random", convention=convention)(info(100), rng=0).indices.tolist() == looped
+        assert DenseSampler(8, 16, "center", convention=convention)(info(100)).indices.tolist() == looped
+        assert clips_of(DenseSampler(8, 16, "multi", 2, convention=convention)(info(100))) == [looped, looped]
+    # EVL training repeats the last frame it sampled inside (96); its test pads with the last frame (99).
+    evl = DenseSampler(8, 16, "random", convention="evl")(info(100), rng=0).indices.tolist()
+    assert evl == [0, 16, 32, 48, 64, 80, 96, 96]
+    assert DenseSampler(8, 16, "center", convention="evl")(info(100)).indices.tolist() == [0, 16, 32, 48, 64, 80, 96, 99]
 
 
 def test_dense_rejects_bad_arguments():
@@ -93,6 +126,24 @@ def test_dense_rejects_bad_arguments():
         DenseSampler(0)
     with pytest.raises(ValueError, match="mode"):
         DenseSampler(8, mode="uniform")
+    with pytest.raises(ValueError, match="convention must be one of mmaction2, mmaction2-0.x, evl"):
+        DenseSampler(8, convention="slowfast")
+
+
+def test_random_views_are_independent_draws_of_the_training_sampler():
+    sampler = RandomViewsSampler(SegmentSampler(8, "train"), 3)
+    a = sampler(info(250), rng=np.random.default_rng((0, 0, 5)))
+    assert a.num_clips == 3 and a.indices.shape == (24,)
+    # the same draws as three calls of the training sampler on one generator
+    rng = np.random.default_rng((0, 0, 5))
+    want = np.concatenate([SegmentSampler(8, "train")(info(250), rng).indices for _ in range(3)])
+    assert a.indices.tolist() == want.tolist()
+    views = a.indices.reshape(3, 8)
+    assert not (views[0] == views[1]).all() and not (views[1] == views[2]).all()
+    b = sampler(info(250), rng=np.random.default_rng((0, 0, 5)))
+    assert b.indices.tolist() == a.indices.tolist()
+    with pytest.raises(ValueError, match="one-clip"):
+        RandomViewsSampler(DenseSampler(4, 2, "multi", 2), 2)(info(250), rng=0)
 
 
 # --- FpsSampler -------------------------------------------------------------------------

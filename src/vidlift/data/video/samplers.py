@@ -2,8 +2,9 @@
 
 A sampler is called with a :class:`~vidlift.data.video.info.VideoInfo` and an optional
 ``numpy.random.Generator`` and returns a :class:`FrameSample`. Samplers never decode; they
-always return the number of frames asked for, repeating (clamping to) the last frame on
-videos that are too short, so batches keep a fixed shape.
+always return the number of frames asked for, so batches keep a fixed shape: on videos that
+are too short, frames repeat (the last frame, or for :class:`DenseSampler` whatever its
+reference code does: mmaction2 wraps around).
 """
 
 from __future__ import annotations
@@ -113,18 +114,44 @@ class MultiViewSampler(FrameSampler):
         return f"MultiViewSampler(num_segments={self.num_segments}, num_clips={self.num_clips})"
 
 
+DENSE_CONVENTIONS = ("mmaction2", "mmaction2-0.x", "evl")
+
+
 class DenseSampler(FrameSampler):
-    """Dense clips: ``clip_len`` frames ``stride`` apart (a clip spans ``(clip_len-1)*stride+1`` frames).
+    """Dense clips: ``clip_len`` frames ``stride`` apart, as mmaction2's ``SampleFrames(clip_len,
+    frame_interval=stride)`` samples them for AIM, and as EVL's and ST-Adapter's own loaders do.
 
     Modes:
-        "random": one clip at a uniformly random start (training).
-        "center": one clip in the middle of the video.
-        "multi": ``num_clips`` clips whose starts are evenly spaced over the video (the
-            centres of ``num_clips`` equal parts of the possible start range); the
+        "random": one clip at a random start (training).
+        "center": one clip in the middle (validation; "multi" with one clip).
+        "multi": ``num_clips`` clips at fixed starts spread over the video (testing); the
             indices are concatenated clip after clip, shape (num_clips * clip_len,), and
             ``FrameSample.num_clips`` tells how to reshape.
 
-    Frames past the end of a short video repeat its last frame.
+    ``convention`` picks whose arithmetic the starts and the out-of-range frames follow, so
+    that a recipe sees exactly the indices of the code its paper was run with. With N frames,
+    T = clip_len, s = stride, K = num_clips and ``span = (T - 1) * s + 1``:
+
+    - ``"mmaction2"`` (mmaction2 >= 1.0, ``mmaction/datasets/transforms/loading.py``,
+      ``SampleFrames``). Training window ``T * s`` frames (``_get_train_clips`` uses
+      ``clip_len * frame_interval``): start uniform in ``[0, N - T*s]``, 0 when the video is
+      shorter. Testing (``_get_test_clips``): ``max_offset = max(N - span, 0)``; one clip
+      starts at ``max_offset // 2``, K > 1 clips at ``round(k * max_offset / (K - 1))`` (numpy's
+      round half to even): the first at the start, the last at the end. Frames past the end
+      wrap around (``out_of_bound_opt="loop"``, the default every recipe keeps: index mod N).
+    - ``"mmaction2-0.x"`` (the mmaction2 0.x fork AIM trains and tests with,
+      taoyang1122/adapt-image-models ``mmaction/datasets/pipelines/loading.py``). Training as
+      above. Testing with window ``T * s``: ``avg = (N - T*s + 1) / K`` and clip k starts at
+      ``int(k * avg + avg / 2)`` (the centres of K equal parts), all at 0 when ``N < T*s``.
+      Frames past the end wrap around.
+    - ``"evl"`` (EVL, OpenGVLab/efficient-video-recognition, and ST-Adapter,
+      linziyi96/st-adapter: the same ``video_dataset/dataset.py``). Training
+      (``_random_sample_frame_idx``): start uniform in ``[0, N - span]``; when ``span >= N``,
+      frames ``0, s, 2s, ...`` with those past the end repeating the last one inside.
+      Testing (``_generate_temporal_crops``): the starts of mmaction2 >= 1.0; the video is
+      padded with its last frame, so frames past the end are frame N - 1.
+
+    Deterministic except "random", which draws from ``rng``.
     """
 
     def __init__(
@@ -133,6 +160,7 @@ class DenseSampler(FrameSampler):
         stride: int = 1,
         mode: Literal["random", "center", "multi"] = "center",
         num_clips: int = 1,
+        convention: str = "mmaction2",
     ):
         if clip_len < 1 or stride < 1 or num_clips < 1:
             raise ValueError(f"clip_len, stride, num_clips must be >= 1, got {clip_len}, {stride}, {num_clips}")
@@ -140,30 +168,76 @@ class DenseSampler(FrameSampler):
             raise ValueError(f"mode must be 'random', 'center' or 'multi', got {mode!r}")
         if mode != "multi" and num_clips != 1:
             raise ValueError(f"num_clips={num_clips} needs mode='multi'")
+        if convention not in DENSE_CONVENTIONS:
+            raise ValueError(f"convention must be one of {', '.join(DENSE_CONVENTIONS)}, got {convention!r}")
         self.clip_len, self.stride, self.mode, self.num_clips = clip_len, stride, mode, num_clips
+        self.convention = convention
 
     @property
     def span(self) -> int:
+        """Frames from a clip's first sampled frame to its last, both included."""
         return (self.clip_len - 1) * self.stride + 1
+
+    def starts(self, num_frames: int, rng: RngLike = None) -> np.ndarray:
+        """int64 (clips,): the first frame of each clip in a video of ``num_frames`` frames."""
+        n, window = num_frames, self.clip_len * self.stride
+        if self.mode == "random":
+            room = n - (self.span if self.convention == "evl" else window) + 1
+            return np.random.default_rng(rng).integers(0, max(room, 1), size=1)
+        k = 1 if self.mode == "center" else self.num_clips
+        if self.convention == "mmaction2-0.x":
+            if n < window:
+                return np.zeros(k, dtype=np.int64)
+            avg = (n - window + 1) / float(k)
+            return (np.arange(k) * avg + avg / 2.0).astype(np.int64)
+        max_offset = max(n - self.span, 0)
+        if k == 1:
+            return np.array([max_offset // 2])
+        return np.round(np.arange(k) * (max_offset / float(k - 1))).astype(np.int64)
 
     def __call__(self, info: VideoInfo, rng: RngLike = None) -> FrameSample:
         _check_info(info)
-        max_start = max(info.num_frames - self.span, 0)
-        if self.mode == "random":
-            starts = np.random.default_rng(rng).integers(0, max_start + 1, size=1)
-        elif self.mode == "center":
-            starts = np.array([max_start // 2])
-        else:
-            starts = np.floor((np.arange(self.num_clips) + 0.5) * (max_start + 1) / self.num_clips)
-        offsets = np.arange(self.clip_len) * self.stride
-        indices = (starts.astype(np.int64)[:, None] + offsets[None, :]).reshape(-1)
-        return _frames(indices, info, num_clips=len(starts))
+        n = info.num_frames
+        clips = self.starts(n, rng).astype(np.int64)[:, None] + np.arange(self.clip_len) * self.stride
+        if self.convention != "evl":
+            clips = clips % n  # mmaction2's "loop"
+        elif self.mode == "random":  # the last frame inside the video repeats
+            inside = np.where(clips < n, clips, -1)
+            clips = np.where(clips < n, clips, np.maximum.accumulate(inside, axis=1))
+        else:  # padded with the last frame
+            clips = np.minimum(clips, n - 1)
+        return _frames(clips.reshape(-1), info, num_clips=clips.shape[0])
 
     def __repr__(self) -> str:
         return (
             f"DenseSampler(clip_len={self.clip_len}, stride={self.stride}, "
-            f"mode={self.mode!r}, num_clips={self.num_clips})"
+            f"mode={self.mode!r}, num_clips={self.num_clips}, convention={self.convention!r})"
         )
+
+
+class RandomViewsSampler(FrameSampler):
+    """``num_clips`` independent draws of a random ``sampler``, concatenated clip after clip:
+    X-CLIP's and ViFi-CLIP's multi-view testing, which samples each test view with the training
+    sampler (``SampleFrames(..., multiview=K)`` without ``test_mode`` in
+    microsoft/VideoX ``X-CLIP/datasets/build.py``, and the same line in ViFi-CLIP's
+    ``datasets/build.py``). The draws come one after the other from the one ``rng``, so the
+    views are a function of what seeded it (the item's seed and index)."""
+
+    def __init__(self, sampler: FrameSampler, num_clips: int) -> None:
+        if num_clips < 1:
+            raise ValueError(f"num_clips must be >= 1, got {num_clips}")
+        self.sampler, self.num_clips = sampler, num_clips
+
+    def __call__(self, info: VideoInfo, rng: RngLike = None) -> FrameSample:
+        rng = np.random.default_rng(rng)
+        draws = [self.sampler(info, rng) for _ in range(self.num_clips)]
+        if any(d.num_clips != 1 for d in draws):
+            raise ValueError(f"RandomViewsSampler repeats a one-clip sampler, got {self.sampler!r}")
+        return FrameSample(np.concatenate([d.indices for d in draws]), np.concatenate([d.timestamps for d in draws]),
+                           self.num_clips)
+
+    def __repr__(self) -> str:
+        return f"RandomViewsSampler({self.sampler!r}, num_clips={self.num_clips})"
 
 
 class FpsSampler(FrameSampler):
