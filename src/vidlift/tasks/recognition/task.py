@@ -2,9 +2,9 @@
 top-5 and mean class accuracy (see :mod:`.metrics`), on any dataset format that provides
 labelled clips (Kinetics, SSv2, UCF101, HMDB51 …: :mod:`vidlift.data.datasets.registry`).
 
-Sampling is TSN's (Wang et al., ECCV 2016): ``frames`` segments, one frame each, random
-inside its segment for training and the centre for evaluation; the test split may average
-several views (:mod:`.views`). The head (:mod:`.heads`) is a linear classifier, a Text4Vis
+Sampling (:mod:`.clips`) is TSN's (Wang et al., ECCV 2016: ``frames`` segments, one frame
+each) or dense (``frames`` frames ``stride`` apart in one window, as AIM, ST-Adapter and EVL);
+the test split may average several views, fixed or drawn at random (X-CLIP, ViFi-CLIP). The head (:mod:`.heads`) is a linear classifier, a Text4Vis
 classifier initialised from class-name embeddings, ActionCLIP's video-text similarity, or
 zero-shot CLIP. ``few_shot: K`` trains on K clips per class (:mod:`.few_shot`).
 """
@@ -21,9 +21,8 @@ from ...data.clips import CROPS
 from ...data.datasets import LABELLED_CLIPS, ClassificationSample, DatasetConfig, Records
 from ...data.datasets.common import load_class_list
 from ...data.transforms import VideoTransform
-from ...data.video import SegmentSampler
 from ..base import StepOutput, Task
-from .clips import RecognitionClips, eval_sampler
+from .clips import ClipSampling, RecognitionClips
 from .few_shot import sample_few_shot
 from .heads import HEADS, RecognitionHead, actionclip_kl_loss, build_head
 from .metrics import classification_metrics, negative_log_likelihood
@@ -47,7 +46,11 @@ class RecognitionTask(Task):
             paths may be relative to ``root``; ``max_missing_ratio`` (default 0.05). Besides
             the format's keys: ``class_texts`` (a file, one text per class, replacing the
             class names as the text encoded).
-        frames: TSN segments (frames per clip).
+        frames: frames per clip (T).
+        sampling, stride, dense_convention, test_sampling: which frames each split decodes
+            (:class:`.clips.ClipSampling`): ``tsn`` (default) or ``dense`` (``stride`` frames
+            apart; ``dense_convention`` mmaction2 / mmaction2-0.x / evl); test views
+            ``uniform`` (default) or ``random`` (X-CLIP / ViFi-CLIP's test draws).
         head: ``linear``, ``text_init``, ``similarity`` or ``zero_shot`` (:mod:`.heads`).
         prompt: template of the class text, one ``{}``; sets the model's default class prompt
             (a strategy's learned prompt, e.g. CoOp, replaces it and ignores this).
@@ -68,19 +71,18 @@ class RecognitionTask(Task):
     def __init__(self, dataset: dict[str, Any], frames: int = 8, head: str = "similarity",
                  prompt: str = DEFAULT_PROMPT, few_shot: int | None = None, few_shot_seed: int = 0,
                  test_clips: int = 1, test_crops: int = 1, label_smoothing: float = 0.0, loss: str = "ce",
-                 freeze_classifier: bool = False, backend: str = "pyav", seed: int = 0) -> None:
+                 freeze_classifier: bool = False, backend: str = "pyav", seed: int = 0,
+                 sampling: str = "tsn", stride: int | None = None, dense_convention: str = "mmaction2",
+                 test_sampling: str = "uniform") -> None:
         super().__init__()
         self.data = DatasetConfig(dataset, self.name, self.dataset_kind, task_keys=self.dataset_task_keys)
-        if not isinstance(frames, int) or frames < 1:
-            raise ValueError(f"recognition: frames must be a positive integer, got {frames!r}")
+        self.sampling = ClipSampling(frames, sampling, stride, dense_convention, test_clips, test_sampling)
         if head not in HEADS:
             raise ValueError(f"recognition: unknown head {head!r}; heads: {', '.join(HEADS)}")
         if not isinstance(prompt, str) or prompt.count("{}") != 1:
             raise ValueError(f"recognition: prompt must hold exactly one '{{}}' for the class name, got {prompt!r}")
         if few_shot is not None and (not isinstance(few_shot, int) or isinstance(few_shot, bool) or few_shot < 1):
             raise ValueError(f"recognition: few_shot must be a positive integer or null, got {few_shot!r}")
-        if not isinstance(test_clips, int) or test_clips < 1:
-            raise ValueError(f"recognition: test_clips must be a positive integer, got {test_clips!r}")
         if test_crops not in CROPS:
             raise ValueError(f"recognition: test_crops must be 1 (centre) or 3 (three crops), got {test_crops!r}")
         if not 0.0 <= float(label_smoothing) < 1.0:
@@ -173,12 +175,8 @@ class RecognitionTask(Task):
                 keep = sample_few_shot([s.label_index for s in samples], self.few_shot, len(self.class_names),
                                        self.few_shot_seed, self.class_names)
                 samples = [samples[i] for i in keep]
-            sampler, crops = SegmentSampler(self.frames, "train"), 1
-        elif split == "val":
-            sampler, crops = SegmentSampler(self.frames, "test"), 1
-        else:
-            sampler, crops = eval_sampler(self.frames, self.test_clips), self.test_crops
-        ds = RecognitionClips(samples, sampler, transform, self.backend, self.seed, crops)
+        crops = self.test_crops if split in ("test", "predict") else 1
+        ds = RecognitionClips(samples, self.sampling.sampler(split), transform, self.backend, self.seed, crops)
         self.follow_epochs(ds)
         return ds
 
@@ -260,7 +258,8 @@ class RecognitionTask(Task):
         return HEADS[self.head_name].trains
 
     def extra_repr(self) -> str:
-        return (f"format={self.data.name}, head={self.head_name}, frames={self.frames}, "
+        dense = f" stride {self.sampling.stride}" if self.sampling.sampling == "dense" else ""
+        return (f"format={self.data.name}, head={self.head_name}, frames={self.frames} ({self.sampling.sampling}{dense}), "
                 f"views={self.test_clips}x{self.test_crops}, few_shot={self.few_shot}")
 
 
