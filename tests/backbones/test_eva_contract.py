@@ -218,6 +218,15 @@ def test_attention_copy_is_a_trainable_exact_copy(model):
     assert block.attn.out_proj.weight.abs().sum() > 0  # a copy, not a view
 
 
+def test_final_norm_is_what_pools_the_class_token(model):
+    video = _video(seed=2)
+    with torch.no_grad():
+        out = model.forward_video_features(video, layers=[-1])
+        last = out.layers[model.vision_depth - 1]
+        torch.testing.assert_close(model.final_norm(last[:, :, 0], who="st_adapter"), out.pooled)
+        torch.testing.assert_close(model.final_norm(last, who="st_adapter"), out.tokens)
+
+
 def test_refusal_names_the_strategy_and_the_family(model):
     block = model.vision_block(0)
     with pytest.raises(BackboneCapabilityError, match=r"^evl needs .* which the eva-clip backbone does not offer") as e:

@@ -27,6 +27,21 @@ def test_frame_axis_runs_as_batch_of_images(model):
     assert torch.allclose(per_frame, images, atol=1e-6)
 
 
+def test_final_norm_is_the_towers_norm_before_pooling(model):
+    from vidlift.backbones import BackboneCapabilityError, VisionLanguageBackbone
+
+    video = _video()
+    with torch.no_grad():
+        out = model.forward_video_features(video, layers=[-1])
+        last = out.layers[model.vision_depth - 1]
+        torch.testing.assert_close(model.final_norm(last, who="st_adapter"), out.tokens)
+        if model.token_layout.class_token:  # CLIP: pooled = the class token after the norm
+            torch.testing.assert_close(model.final_norm(last[:, :, 0], who="st_adapter"), out.pooled)
+    with pytest.raises(BackboneCapabilityError, match=r"^st_adapter needs its image tower's final norm") as e:
+        VisionLanguageBackbone.final_norm(model, last, who="st_adapter")  # the contract's default refuses
+    assert (e.value.who, e.value.family) == ("st_adapter", model.family)
+
+
 class Recorder(nn.Module):
     def __init__(self, log, site):
         super().__init__()

@@ -10,9 +10,20 @@ import pytest
 import torch
 
 from vidlift.backbones import load_backbone
+from vidlift.backbones.contract import BackboneCapabilityError, VisionLanguageBackbone
 from vidlift.backbones.layers import BlockContext
-from vidlift.transfer import TransferCompositionError, TransferModel
-from vidlift.transfer.adapted.adapters import AIM, AdaptFormer, AdaptMLP, JointAdapter, SpatialAdapter, STAdapter, TemporalAdapter
+from vidlift.transfer import MeanPool, TransferCompositionError, TransferModel
+from vidlift.transfer.adapted.adapters import (
+    AIM,
+    AdaptFormer,
+    AdaptMLP,
+    ClassTokenMeanPool,
+    JointAdapter,
+    SpatialAdapter,
+    STAdapter,
+    TemporalAdapter,
+)
+from vidlift.transfer.frozen import TemporalTransformer
 
 from .conftest import ARCHS, clips, deeper_tiny, frames, perturb, tiny_backbone
 
@@ -202,6 +213,49 @@ def test_aim_joint_adapter_drops_whole_clips_and_rescales():
             torch.testing.assert_close(got[i], branch[i] / (1 - p))
         else:
             assert torch.equal(got[i], torch.zeros_like(got[i]))
+
+
+@pytest.mark.parametrize("arch", ["tiny-clip", "tiny-eva"])
+def test_st_adapter_pools_class_tokens_over_time_before_ln_post(arch):
+    model = build("st_adapter", arch)
+    head = model.roles["video_head"]
+    assert isinstance(head, ClassTokenMeanPool) and model.cache_layers == [model.depth - 1]
+    perturb(model)
+    model.eval()
+    video = clips(2, FRAMES, seed=9)
+    with torch.no_grad():
+        out = model.encode_video(video)
+        bb = model.backbone
+        last = bb.forward_video_features(video, layers=[model.depth - 1]).layers[model.depth - 1]  # (B, T, N, D)
+        ln = bb.visual.ln_post
+        pre = torch.nn.functional.layer_norm(last[:, :, 0].mean(1), ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+        proj = bb.visual_proj
+        emb = pre @ proj.weight.T + (proj.bias if getattr(proj, "bias", None) is not None else 0)
+    torch.testing.assert_close(out.pre_projection, pre)
+    torch.testing.assert_close(out.embedding, emb)
+    # not meanP: ln_post is not linear, so mean-then-norm differs from the mean of normed frames
+    assert (out.embedding - out.features.frames.mean(1)).abs().max() > 1e-4
+    frames_model = TransferModel(tiny_backbone(arch), [STAdapter(pooling="frames")], num_frames=FRAMES)
+    assert isinstance(frames_model.roles["video_head"], MeanPool) and frames_model.cache_layers == []
+
+
+def test_st_adapter_pooling_without_a_class_token_or_a_final_norm():
+    siglip = build("st_adapter", "tiny-siglip")  # MAP head, no class token: meanP stays
+    assert isinstance(siglip.roles["video_head"], MeanPool)
+    def without_final_norm():
+        b = tiny_backbone("tiny-clip")
+        b.model.final_norm = VisionLanguageBackbone.final_norm.__get__(b.model)  # a family without one
+        return b
+
+    with pytest.raises(BackboneCapabilityError, match="st_adapter needs its image tower's final norm.*clip"):
+        TransferModel(without_final_norm(), [STAdapter()], num_frames=FRAMES)
+    assert TransferModel(without_final_norm(), [STAdapter(pooling="frames")], num_frames=FRAMES)  # nothing asked
+    with pytest.raises(TransferCompositionError, match="both provide the video head"):
+        TransferModel(tiny_backbone("tiny-clip"), [STAdapter(), TemporalTransformer()], num_frames=FRAMES)
+    assert TransferModel(tiny_backbone("tiny-clip"), [STAdapter(pooling="frames"), TemporalTransformer()],
+                         num_frames=FRAMES)
+    with pytest.raises(ValueError, match="pooling"):
+        STAdapter(pooling="mean")
 
 
 def test_st_adapter_options_and_errors():

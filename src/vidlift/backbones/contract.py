@@ -13,7 +13,8 @@ The surface, by concern:
 identity               ``family``, ``config_dict()``, ``preprocess_config``, ``new_like()``
 image tower            ``vision_depth``, ``vision_width``, ``embed_dim``, ``token_layout``,
                        ``forward_video_features(video, layers)``, ``project_image``,
-                       ``encode_video``, ``encode_image``, ``image_tower_like(width, layers, heads, who)``
+                       ``encode_video``, ``encode_image``, ``image_tower_like(width, layers, heads, who)``,
+                       ``final_norm(x, who)``
 hook sites             ``hook_sites()``, ``add_hook(site, module)``, ``vision_block(i)``
                        (a :class:`TowerBlock`: its own attention reusable along another axis)
 text (a capability)    ``text_encoder`` (a :class:`TextEncoder` or ``None``),
@@ -216,6 +217,14 @@ class VisionLanguageBackbone(nn.Module, ABC):
     @abstractmethod
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> (B, E)."""
+
+    def final_norm(self, x: torch.Tensor, who: str) -> torch.Tensor:
+        """The image tower's norm after its blocks (CLIP's ``ln_post``) applied to x (..., D):
+        what the tower applies to its last block's tokens before pooling (``visual.out`` hooks
+        come after it and do not run here). ST-Adapter's video head normalises the class token
+        averaged over frames with it. A family without such a norm refuses with
+        :class:`BackboneCapabilityError` naming ``who`` (the default)."""
+        raise BackboneCapabilityError(who, self.family, "its image tower's final norm (ln_post)")
 
     def image_tower_like(self, width: int, layers: int, heads: int, who: str) -> nn.Module:
         """A freshly initialised image tower of this family's design (patch size, resolution,

@@ -108,6 +108,12 @@ class DualEncoder(VisionLanguageBackbone):
         """images (B, C, H, W) -> (B, E)."""
         return self.project_image(self.visual(images).pooled)
 
+    def final_norm(self, x: torch.Tensor, who: str) -> torch.Tensor:
+        """The image tower's ``ln_post`` on x (..., D) (every family here has one: CLIP, SigLIP
+        before its MAP head, EVA); a tower without it refuses as the contract does."""
+        norm = getattr(self.visual, "ln_post", None)
+        return norm(x) if isinstance(norm, nn.Module) else super().final_norm(x, who)
+
     # -- hook sites --------------------------------------------------------------------------
     def hook_sites(self) -> list[str]:
         out = []

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Strategy, TransferCompositionError
+from ..base import Strategy, TransferCompositionError, VideoFeatures
 from ..checks import check_bool, check_choice, check_int, check_number, check_probability
 from ..layers import drop_path_clips, linear_drop_path_rates
 from ..model import TransferModel
@@ -201,6 +201,39 @@ class STAdapterModule(nn.Module):
 _ST_SITES = {"attn": ("block_in",), "mlp": ("attn_out",), "both": ("block_in", "attn_out")}
 
 
+class ClassTokenMeanPool(nn.Module):
+    """ST-Adapter's video head, as its reference ``VisionTransformer.forward`` pools: the last
+    block's class token averaged over the T frames, then the image tower's final norm
+    (``ln_post``, through the contract's ``final_norm``), then the projection into the joint
+    space::
+
+        pre = final_norm(mean_T(layers[L−1][:, :, 0]))   (B, D)   -> VideoOutput.pre_projection
+        embedding = project_image(pre)                    (B, E)
+
+    ``pre`` is what the reference feeds to its Dropout(0.5) and linear classifier. It differs
+    from meanP (the mean of the per-frame ``ln_post`` + projection) because the norm is not
+    linear. ``visual.out`` hooks (VPT's prompt removal) do not act here; the class token is
+    token 0 of every block output, prompts or not. The backbone is held in a plain list, so it
+    is not a submodule; the head has no parameters."""
+
+    def __init__(self, backbone, layer: int, who: str) -> None:
+        super().__init__()
+        self.layer = layer
+        self.who = who
+        self._backbone = [backbone]
+
+    def encode(self, features: VideoFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.layer not in features.layers:
+            raise KeyError(f"{self.who} pools block {self.layer}'s class token but the features hold blocks "
+                           f"{sorted(features.layers)}")
+        bb = self._backbone[0]
+        pre = bb.final_norm(features.layers[self.layer][:, :, 0].mean(1), who=self.who)
+        return bb.project_image(pre), pre
+
+    def forward(self, features: VideoFeatures) -> torch.Tensor:
+        return self.encode(features)[0]
+
+
 @dataclass
 class STAdapter(Strategy):
     """ST-Adapter (Pan et al., "ST-Adapter: Parameter-Efficient Image-to-Video Transfer
@@ -220,6 +253,14 @@ class STAdapter(Strategy):
     i.e. one adapter before each block's MLP, not before its attention.** The default stays
     "attn" because that is where the paper's figure places the adapter; the two placements
     give different models (same parameter count), so say which one a result used.
+
+    ``pooling``: "class_token" (default) fills the video head as the reference pools — the
+    last block's class token averaged over frames, then ``ln_post``, then the projection, the
+    normed mean being ``VideoOutput.pre_projection`` (:class:`ClassTokenMeanPool`; the
+    reference's ``x[:, :, 0, :].mean(dim=1)`` before ``self.ln_post``). A tower without a
+    class token (SigLIP's MAP head) keeps the default meanP there: the reference's pooling has
+    nothing to average. "frames" leaves the video head to meanP or another strategy (vidlift
+    before this option: the mean of the projected per-frame embeddings).
     """
 
     name: ClassVar[str] = "st_adapter"
@@ -230,6 +271,7 @@ class STAdapter(Strategy):
     kernel: tuple[int, int, int] = (3, 1, 1)
     blocks: int | None = None
     position: str = "attn"
+    pooling: str = "class_token"
 
     def __post_init__(self) -> None:
         check_int(self.name, "bottleneck", self.bottleneck)
@@ -241,6 +283,10 @@ class STAdapter(Strategy):
         self.kernel = tuple(kernel)
         check_int(self.name, "blocks", self.blocks, optional=True)
         check_choice(self.name, "position", self.position, sorted(_ST_SITES))
+        check_choice(self.name, "pooling", self.pooling, ("class_token", "frames"))
+
+    def needs_layers(self, depth: int) -> list[int]:
+        return [depth - 1] if self.pooling == "class_token" else []
 
     def apply(self, model: TransferModel) -> None:
         for i in last_blocks(model.depth, self.blocks, self.name):
@@ -248,6 +294,12 @@ class STAdapter(Strategy):
                 module = model.place(STAdapterModule(model.width, self.bottleneck, tuple(self.kernel), site))
                 model.insert(f"visual.blocks.{i}.{site}", module,
                              f"ST-Adapter {model.width}->{self.bottleneck} DWConv3D{tuple(self.kernel)}")
+        bb = model.backbone
+        if self.pooling == "class_token" and bb.token_layout.class_token:
+            with torch.no_grad():  # refuse now a family without a final norm
+                bb.final_norm(torch.zeros(1, model.width, device=bb.device, dtype=bb.dtype), who=self.name)
+            model.set_role("video_head", ClassTokenMeanPool(bb, model.depth - 1, self.name),
+                           "class token of the last block, mean over T, then ln_post")
 
 
 # -- AIM -----------------------------------------------------------------------------------------
@@ -395,6 +447,6 @@ class AIM(Strategy):
 
 
 __all__ = [
-    "AdaptFormer", "STAdapter", "AIM", "AdaptMLP", "STAdapterModule", "SpatialAdapter", "TemporalAdapter",
-    "JointAdapter", "TemporalEmbedding",
+    "AdaptFormer", "STAdapter", "AIM", "AdaptMLP", "STAdapterModule", "ClassTokenMeanPool", "SpatialAdapter",
+    "TemporalAdapter", "JointAdapter", "TemporalEmbedding",
 ]
