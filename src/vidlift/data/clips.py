@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .augment.train import TrainTransform
 from .sources import VideoItem
 from .transforms import VideoTransform
 from .video import DecodedVideo, FrameSampler, VideoDecodeError, get_backend, read_video
@@ -46,16 +47,16 @@ class VideoClips(Dataset):
     ``crops`` is 3 (:meth:`VideoTransform.three_crops`): V = clips × crops, clip-major (view
     ``k * crops + j`` is clip k, crop j).
 
-    Randomness — the sampler's frames, a training transform's crop and flip — is a function
-    of (seed, epoch, i): a run reproduces, and a resumed run sees the clips an uninterrupted
-    one would. ``set_epoch`` sets the epoch of plain integer keys. Subclasses add their
+    Randomness — the sampler's frames, a training transform's crop, flip and RandAugment ops
+    — is a function of (seed, epoch, i): a run reproduces, and a resumed run sees the clips an
+    uninterrupted one would. ``set_epoch`` sets the epoch of plain integer keys. Subclasses add their
     annotation (labels, captions) by overriding :meth:`annotation`, and nothing else.
 
     Args:
         videos: what to decode, in item order.
         sampler: which frames (e.g. ``SegmentSampler(8, "train")``).
-        transform: uint8 frames (N, H, W, 3) -> (N, 3, S, S); a :class:`VideoTransform` gets
-            a seeded generator.
+        transform: uint8 frames (N, H, W, 3) -> (N, 3, S, S); a :class:`VideoTransform` or
+            a :class:`~vidlift.data.augment.TrainTransform` gets a seeded generator.
         backend: the decoding backend (``pyav``, ``opencv``, ``decord``, ``torchcodec``);
             checked here, so a missing one fails once instead of once per clip.
         crops: 1, or 3 for three-crop testing.
@@ -113,7 +114,9 @@ class VideoClips(Dataset):
                 **self.annotation(i, epoch)}
 
     def _transform(self, frames: torch.Tensor, epoch: int, i: int) -> torch.Tensor:
-        if isinstance(self.transform, VideoTransform):
+        # The project's transforms draw from a generator of (seed, epoch, i): the same clip
+        # gets the same crop in a resumed run, and a different one the next epoch.
+        if isinstance(self.transform, (VideoTransform, TrainTransform)):
             seed = int(np.random.SeedSequence((self.seed, epoch, i, 1)).generate_state(1, np.uint64)[0] >> 1)
             return self.transform(frames, generator=torch.Generator().manual_seed(seed))
         return self.transform(frames)

@@ -1,9 +1,34 @@
 """Training augmentation with torchvision's and timm's names and semantics, in plain torch.
 
-Clip ops draw once per clip from a ``torch.Generator``, so every frame gets the same crop,
-flip and RandAugment ops; :class:`MixupCutmix` mixes a batch of clips (timm's ``Mixup``).
+- :mod:`.functional`: uint8 image ops (crop, resize, flip, affine, colour, equalize …);
+- :mod:`.crops`: ``RandomResizedCrop``, ``RandomShortSideScale`` (scale jitter),
+  ``RandomCrop``, ``RandomHorizontalFlip``;
+- :mod:`.rand_augment`: ``RandAugment``;
+- :mod:`.train`: ``TrainTransform``, the train split's transform, and the ``data.augment``
+  config schema;
+- :mod:`.mix`: ``MixupCutmix``, timm's batch-level mixup / cutmix with label smoothing.
+
+Clip ops draw once per clip from a ``torch.Generator`` (never the global RNG in the engine),
+so every frame of a clip gets the same crop, flip and ops.
 """
 
+from .crops import RandomCrop, RandomHorizontalFlip, RandomResizedCrop, RandomShortSideScale
 from .mix import MixParams, MixupCutmix, cutmix_box, smooth_one_hot
+from .rand_augment import OPS, RandAugment, apply_op
+from .train import (
+    CROPS,
+    AugmentConfig,
+    AugmentError,
+    RandAugmentConfig,
+    TrainTransform,
+    build_train_transform,
+    check_augment,
+    flip_probability,
+    short_side_pixels,
+)
 
-__all__ = ["MixParams", "MixupCutmix", "cutmix_box", "smooth_one_hot"]
+__all__ = [
+    "CROPS", "OPS", "AugmentConfig", "AugmentError", "MixParams", "MixupCutmix", "RandAugment", "RandAugmentConfig",
+    "RandomCrop", "RandomHorizontalFlip", "RandomResizedCrop", "RandomShortSideScale", "TrainTransform", "apply_op",
+    "build_train_transform", "check_augment", "cutmix_box", "flip_probability", "short_side_pixels", "smooth_one_hot",
+]
