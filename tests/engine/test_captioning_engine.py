@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # CoOp shapes class-name texts and X-CLIP's prompt generator conditions texts on a video:
 # captioning encodes neither, so the task refuses them at setup.
-REFUSED = {"coop": "class prompt", "xclip_prompt": "conditions texts"}
+REFUSED = {"coop": "class prompt", "xclip_prompt": "conditions texts", "distillation": "no soft targets"}
 KEYS = {"BLEU-4", "ROUGE-L", "CIDEr", "num_videos"}
 
 

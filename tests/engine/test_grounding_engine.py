@@ -105,7 +105,7 @@ def test_predictor_refuses_a_folder_without_a_run(tmp_path):
 
 # Strategies the grounding task refuses, and a word of the refusal.
 REFUSED = {"coop": "class prompt", "xclip_prompt": "xclip_prompt", "evl": "frame outputs",
-           "xclip": "frame outputs"}
+           "xclip": "frame outputs", "distillation": "no soft targets"}
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))

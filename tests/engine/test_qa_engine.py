@@ -111,13 +111,15 @@ def test_distillation_trains_and_refuses_adapted_strategies(qa_set, tmp_path, ca
 # coop learns a class prompt, and QA encodes no class names; mean_pool alone with the similarity
 # head trains nothing (the engine says so).
 REFUSED = {"coop": "class prompt", "mean_pool": "nothing to train"}
+# Distillation trains nothing itself: its student here is the model with a temporal transformer.
+COMPANIONS = {"distillation": [{"name": "temporal_transformer", "layers": 1}]}
 
 
 @pytest.mark.parametrize("mode", ["multiple_choice", "open"])
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_strategy_with_qa(name, mode, qa_set, tmp_path, capsys):
     cfg = qa_config(qa_set, tmp_path / "run", mode, head="similarity")
-    cfg["transfer"] = [{"name": name}]
+    cfg["transfer"] = [{"name": name}, *COMPANIONS.get(name, [])]
     cfg["trainer"].update(limit_train_batches=1, limit_val_batches=1)
     rc = main(["fit", "--config", _write(cfg, tmp_path / "c.yaml")])
     if name in REFUSED:
@@ -127,7 +129,8 @@ def test_strategy_with_qa(name, mode, qa_set, tmp_path, capsys):
         return
     assert rc == 0
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert {"accuracy", "num_questions"} <= set(record["metrics"]) and record["transfer"] == [name]
+    assert {"accuracy", "num_questions"} <= set(record["metrics"])
+    assert record["transfer"] == [t["name"] for t in cfg["transfer"]]
     assert record["parameters"]["trainable"] > 0
 
 

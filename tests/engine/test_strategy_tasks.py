@@ -26,6 +26,8 @@ REFUSED = {("retrieval", "xclip_prompt"): "text_conditioner|video-conditioned|xc
            # Parameter-free meanP alone trains nothing in retrieval (CLIP4Clip pairs it with full
            # fine-tuning); the engine says so instead of running an empty optimiser.
            ("retrieval", "mean_pool"): "nothing to train"}
+# Distillation trains nothing itself: its student here is the model with a temporal transformer.
+COMPANIONS = {"distillation": [{"name": "temporal_transformer", "layers": 1}]}
 
 
 @pytest.mark.parametrize("task", ["recognition", "retrieval"])
@@ -33,7 +35,7 @@ REFUSED = {("retrieval", "xclip_prompt"): "text_conditioner|video-conditioned|xc
 def test_strategy_fits_and_evaluates(task, name, sets, tmp_path, capsys):  # noqa: F811
     build = recognition_config if task == "recognition" else retrieval_config
     cfg = build(sets, tmp_path / "run")
-    cfg["transfer"] = [{"name": name}]
+    cfg["transfer"] = [{"name": name}, *COMPANIONS.get(name, [])]
     if name == "mean_pool" and task == "recognition":
         cfg["task"]["head"] = "linear"  # a linear classifier on mean-pooled frozen features
     cfg["trainer"].update(limit_train_batches=2, limit_val_batches=1)
@@ -49,7 +51,7 @@ def test_strategy_fits_and_evaluates(task, name, sets, tmp_path, capsys):  # noq
     assert rc == 0
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     key = "top1" if task == "recognition" else "t2v_R@1"
-    assert key in record["metrics"] and record["transfer"] == [name]
+    assert key in record["metrics"] and record["transfer"] == [t["name"] for t in cfg["transfer"]]
     assert record["parameters"]["trainable"] > 0
     assert record["gflops_per_clip"] > 0
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

@@ -360,7 +360,7 @@ def test_ucf101_and_hmdb51_split_files(synth, tmp_path):
 @pytest.mark.parametrize("head", ["linear", "similarity"])
 def test_strategy_auxiliary_losses_join_the_loss(synth, head):
     torch.manual_seed(0)
-    task, model = make(synth, head, [get_strategy("distillation", layers=1)])
+    task, model = make(synth, head, [get_strategy("tower_compression", layers=1)])
     out = task.training_step(model, batch_of(task.dataset("train", TRAIN_TF), 4))
     aux = {k: v for k, v in out.logs.items() if k.startswith("aux_")}
     assert aux and float(out.loss.detach()) == pytest.approx(out.logs["task_loss"] + sum(aux.values()), rel=1e-5)

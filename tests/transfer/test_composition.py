@@ -31,10 +31,12 @@ def _compose(*specs, arch="tiny-clip"):
 
 def _step(model):
     model.train()
-    out = model.encode_video(clips(2, 4))
+    video = clips(2, 4)
+    out = model.encode_video(video)
     text = model.encode_classes(CLASSES)
-    loss = F.cross_entropy(model.logits(out, text), torch.tensor([1, 2]))
-    loss = loss + sum(model.auxiliary_losses(out, text=text).values())
+    logits = model.logits(out, text)
+    loss = F.cross_entropy(logits, torch.tensor([1, 2]))
+    loss = loss + sum(model.auxiliary_losses(out, text=text, logits=logits, pixels=video, class_texts=CLASSES).values())
     loss.backward()
     return {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
 
@@ -69,7 +71,7 @@ def test_lora_with_temporal_transformer_trains_both_and_merges(arch, tmp_path):
 @pytest.mark.parametrize("pair", [("coop", "adaptformer"), ("vpt", "st_adapter"), ("coop", "evl"),
                                   ("vpt", "aim"), ("partial_tuning", "temporal_conv"), ("lora", "divided_st"),
                                   ("vpt", "xclip_prompt"), ("xclip", "xclip_prompt"), ("coop", "r2_tuning"),
-                                  ("distillation", "temporal_transformer")])
+                                  ("tower_compression", "temporal_transformer")])
 def test_meaningful_pairs_compose_and_each_part_trains(pair, arch):
     kw = {"coop": {"n_ctx": 4}}
     model = _compose(*[(n, kw.get(n, {})) for n in pair], arch=arch)
@@ -85,15 +87,16 @@ def test_meaningful_pairs_compose_and_each_part_trains(pair, arch):
 @pytest.mark.parametrize("pair,message", [
     (("evl", "lora"), "reads a frozen backbone"),
     (("r2_tuning", "adaptformer"), "reads a frozen backbone"),
-    (("distillation", "vpt"), "reads a frozen backbone"),
+    (("tower_compression", "vpt"), "reads a frozen backbone"),
+    (("lora", "distillation"), "distillation: list it before lora"),
     (("full_finetune", "lora"), "cannot be combined"),
     (("partial_tuning", "full_finetune"), "cannot be combined"),
     (("temporal_transformer", "evl"), "both provide the video head"),
     (("xclip", "mean_pool"), "both provide the video head"),
     (("coop", "coop"), "listed twice"),
-    (("distillation", "xclip_prompt"), "xclip_prompt reads the frozen image tower"),
-    (("xclip_prompt", "distillation"), "xclip_prompt reads the frozen image tower"),
-    (("distillation", "evl"), "evl reads the frozen image tower's intermediate tokens"),
+    (("tower_compression", "xclip_prompt"), "xclip_prompt reads the frozen image tower"),
+    (("xclip_prompt", "tower_compression"), "xclip_prompt reads the frozen image tower"),
+    (("tower_compression", "evl"), "evl reads the frozen image tower's intermediate tokens"),
 ])
 def test_nonsense_combinations_are_refused(pair, message):
     kw = {"coop": {"n_ctx": 4}}

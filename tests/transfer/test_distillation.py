@@ -1,220 +1,243 @@
-"""Knowledge distillation: a student image tower learns the frozen backbone's frame embeddings;
-the teacher runs only in training (or is passed in from a cache), the student alone at
-inference; the loss vanishes when the student matches the teacher."""
+"""The ``distillation`` strategy: a frozen teacher's soft targets (class logits, in-batch
+clip-caption similarities, answer distributions) train the transferred model. The loss on
+hand-made logits, gradients (the student gets them, the teacher none), the teacher kept out of
+parameters, state dicts and deltas, the pristine ILFM copy, and a teacher loaded from a run
+folder."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-import torch.nn.functional as F
+import yaml
 
-from vidlift.transfer import TransferModel, VideoFeatures
-from vidlift.transfer.frozen import Distillation, TemporalTransformer, distillation_loss
+from vidlift.backbones import load_backbone
+from vidlift.transfer import TransferCompositionError, TransferModel, load_delta, save_delta
+from vidlift.transfer.adapted import AdaptFormer, FullFinetune
+from vidlift.transfer.frozen import (
+    Distillation,
+    KnowledgeDistillation,
+    TemporalTransformer,
+    distillation_term,
+    pearson_distance,
+    soft_target_loss,
+)
 
-from .conftest import ARCHS, clips, tiny_backbone
+from .conftest import clips, perturb, tiny_backbone
 
 CLASSES = ["red circle", "blue star", "green square"]
+KL_34 = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)  # KL([3/4, 1/4] ‖ [1/2, 1/2]) = 0.130812…
 
 
-def _build(strategies, arch="tiny-clip") -> TransferModel:
+def _build(strategies, seed: int = 0) -> TransferModel:
     torch.manual_seed(0)
-    return TransferModel(tiny_backbone(arch), strategies, num_frames=4)
+    return TransferModel(tiny_backbone(seed=seed), strategies, num_frames=4)
 
 
-class _Counter:
-    """Counts forward calls of the backbone's image tower (the teacher)."""
-
-    def __init__(self, model: TransferModel) -> None:
-        self.calls = 0
-        self.handle = model.backbone.visual.register_forward_hook(self._hook)
-
-    def _hook(self, *args) -> None:
-        self.calls += 1
+def _kd(model: TransferModel) -> KnowledgeDistillation:
+    return model.heads["distillation"]
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_training_runs_the_teacher_once_and_trains_only_the_student(arch):
-    model = _build([Distillation()], arch)
-    counter = _Counter(model)
-    model.train()
-    out = model.encode_video(clips(2, 4))
-    assert counter.calls == 1
-    feats = out.features
-    assert feats.frames.shape == feats.teacher.shape == (2, 4, model.embed_dim)
-    assert feats.frames.requires_grad and not feats.teacher.requires_grad
-    torch.testing.assert_close(feats.teacher, model.backbone.encode_video(clips(2, 4)))
-    aux = model.auxiliary_losses(out)
-    assert list(aux) == ["StudentEncoder"] and aux["StudentEncoder"] > 0
-    loss = F.cross_entropy(model.logits(out, model.encode_classes(CLASSES)), torch.tensor([0, 2]))
-    (loss + aux["StudentEncoder"]).backward()
-    student = model.roles["frame_encoder"]
-    assert {id(p) for _, p in model.trainable_parameters()} == {id(p) for p in student.parameters()}
-    assert all(p.grad is not None for p in student.parameters() if p.requires_grad)
-    assert all(p.grad is None for p in model.backbone.parameters())
-    assert not model.trains_from_cache
+def _step(model: TransferModel, video: torch.Tensor):
+    """A recognition-style step: the student's class logits and the auxiliary losses."""
+    out = model.encode_video(video)
+    logits = model.logits(out, model.encode_classes(CLASSES))
+    return logits, model.auxiliary_losses(out, logits=logits, pixels=video, class_texts=CLASSES,
+                                          prompt="a video of {}.")
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_inference_runs_the_student_alone(arch):
-    model = _build([Distillation()], arch).eval()
-    counter = _Counter(model)
-    with torch.no_grad():
-        out = model.encode_video(clips(2, 4))
-    assert counter.calls == 0
-    assert out.features.teacher is None and model.auxiliary_losses(out) == {}
-    assert out.embedding.shape == (2, model.embed_dim)
-    student = model.roles["frame_encoder"]
-    torch.testing.assert_close(out.embedding, student.encode(clips(2, 4)).detach().mean(1))
-
-
-def test_teacher_frames_from_a_cache_skip_the_backbone():
-    model = _build([Distillation()]).train()
-    counter = _Counter(model)
-    cached = torch.randn(2, 4, model.embed_dim)
-    out = model.encode_video(clips(2, 4), teacher=cached)
-    assert counter.calls == 0 and torch.equal(out.features.teacher, cached)
-    assert model.auxiliary_losses(out)["StudentEncoder"].requires_grad
-    model.eval()  # a validation loss at inference: pass the teacher in
-    with torch.no_grad():
-        out = model.encode_video(clips(2, 4), teacher=cached)
-    assert counter.calls == 0 and "StudentEncoder" in model.auxiliary_losses(out)
-
-
-def test_loss_vanishes_when_the_student_is_the_teacher():
-    torch.manual_seed(0)
-    t = torch.randn(5, 4, 16)
-    all_terms = dict(cosine_weight=1.0, kl_weight=1.0, kl_temperature=0.07, relational_weight=1.0)
-    assert distillation_loss(t, t, **all_terms).abs() < 1e-5
-    assert distillation_loss(3.0 * t, t, **all_terms).abs() < 1e-5  # cosine terms ignore the scale
-    s = torch.randn(5, 4, 16)
-    for term in ("cosine_weight", "kl_weight", "relational_weight"):
-        only = {k: (1.0 if k == term else 0.0) for k in ("cosine_weight", "kl_weight", "relational_weight")}
-        assert distillation_loss(s, t, **only) > 1e-3, term
-        assert distillation_loss(t, t, **only).abs() < 1e-5, term
-    # the KL target is the teacher's in-batch distribution: a student that keeps each clip but
-    # swaps two of them is penalised
-    swapped = t[torch.tensor([1, 0, 2, 3, 4])]
-    assert distillation_loss(swapped, t, cosine_weight=0.0, kl_weight=1.0) > 1.0
+# -- the loss on hand-made logits ---------------------------------------------------------------
+def test_kl_on_hand_made_logits():
+    student, teacher = torch.zeros(1, 2), torch.tensor([[math.log(3.0), 0.0]])
+    assert soft_target_loss(student, teacher, 1.0).item() == pytest.approx(KL_34, abs=1e-6)
+    # τ = 2 on logits twice as large: the same distributions, times τ² = 4
+    assert soft_target_loss(student, 2 * teacher, 2.0).item() == pytest.approx(4 * KL_34, abs=1e-6)
+    assert soft_target_loss(teacher + 5.0, teacher, 1.0).abs() < 1e-6  # equal up to a constant per row
+    # a padded entry (valid False) has probability 0 on both sides, whatever its logits
+    padded_s, padded_t = torch.tensor([[0.0, 0.0, 9.0]]), torch.tensor([[math.log(3.0), 0.0, -7.0]])
+    valid = torch.tensor([[True, True, False]])
+    assert soft_target_loss(padded_s, padded_t, 1.0, valid).item() == pytest.approx(KL_34, abs=1e-6)
+    # retrieval: a 2 x 2 clip x caption matrix, both directions summed (TeachCLIP's train.py)
+    t = torch.tensor([[math.log(3.0), 0.0], [0.0, math.log(3.0)]])
+    assert distillation_term(torch.zeros(2, 2), t, 1.0, "kl", both_directions=True).item() == pytest.approx(
+        2 * KL_34, abs=1e-6)
     with pytest.raises(ValueError, match="differ"):
-        distillation_loss(s[:, :2], t)
+        soft_target_loss(torch.zeros(1, 3), teacher, 1.0)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        soft_target_loss(student, teacher, 0.0)
 
 
-def test_student_configuration():
-    model = _build([Distillation()], "tiny-clip")
-    teacher, student = model.backbone.cfg.vision, model.roles["frame_encoder"].visual.cfg
-    assert (student.width, student.layers, student.heads) == (teacher.width // 2, teacher.layers, 1)
-    assert (student.patch_size, student.image_size) == (teacher.patch_size, teacher.image_size)
-    assert student.class_token and student.pool == "cls"
-    model = _build([Distillation(width=48, layers=1, heads=3)], "tiny-siglip")
-    student = model.roles["frame_encoder"]
-    assert (student.visual.cfg.width, student.visual.cfg.layers, student.visual.cfg.heads) == (48, 1, 3)
-    assert student.visual.attn_pool is not None and student.visual.num_prefix_tokens == 0  # SigLIP design kept
-    assert student.proj.weight.shape == (64, 48)
-    # ViT-S/16 from a ViT-B/16 teacher
-    from vidlift.backbones import CLIP, get_arch
-
-    teacher = CLIP(get_arch("ViT-B-16"))
-    assert Distillation().student_size(teacher.vision_width, teacher.vision_depth) == (384, 12, 6)
-    student = teacher.image_tower_like(384, 12, 6, who="distillation")  # the backbone builds its own design
-    assert (student.cfg.width, student.cfg.layers, student.cfg.heads, student.cfg.patch_size) == (384, 12, 6, 16)
-    assert Distillation(**Distillation(width=48).hyperparameters()) == Distillation(width=48)
+def test_pearson_distance_on_hand_made_logits():
+    log = torch.log(torch.tensor([[1.0, 2.0, 3.0]]))  # softmax: [1, 2, 3] / 6
+    assert pearson_distance(log, log, 1.0).abs() < 1e-6
+    assert pearson_distance(log.flip(-1), log, 1.0).item() == pytest.approx(2.0, abs=1e-6)  # [3, 2, 1] / 6
+    # [2, 1, 3] / 6 against [1, 2, 3] / 6: centred (0, -1, 1) / 6 and (-1, 0, 1) / 6, correlation 1/2
+    shuffled = torch.log(torch.tensor([[2.0, 1.0, 3.0]]))
+    assert pearson_distance(shuffled, log, 1.0).item() == pytest.approx(0.5, abs=1e-6)
+    assert distillation_term(shuffled, log, 1.0, "pearson").item() == pytest.approx(0.5, abs=1e-6)
 
 
-def test_a_few_steps_bring_the_student_closer_to_the_teacher():
-    model = _build([Distillation(width=32, layers=1)], "tiny-clip").train()
-    video = clips(4, 2, seed=7)
-    teacher = model.backbone.encode_video(video).detach()
-    opt = torch.optim.Adam([p for _, p in model.trainable_parameters()], lr=3e-3)
-    losses = []
-    for _ in range(8):
-        out = model.encode_video(video, teacher=teacher)
-        loss = model.auxiliary_losses(out)["StudentEncoder"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0]
-
-
-def test_distillation_composes_with_a_post_network_head():
+# -- gradients: the student learns from the teacher, the teacher not at all ----------------------
+def test_the_student_gets_gradient_from_the_soft_targets_and_the_teacher_none():
     model = _build([Distillation(), TemporalTransformer(layers=1)]).train()
-    counter = _Counter(model)
-    out = model.encode_video(clips(2, 4))
-    assert counter.calls == 1 and out.embedding.shape == (2, 32)
-    (out.embedding.pow(2).mean() + sum(model.auxiliary_losses(out).values())).backward()
-    assert model.roles["video_head"].frame_position_embeddings.grad is not None
-    assert all(p.grad is None for p in model.backbone.parameters())
+    perturb(model, std=0.05)
+    teacher = _kd(model).teacher
+    video = clips(2, 4)
+    _, aux = _step(model, video)
+    assert list(aux) == ["KnowledgeDistillation"] and aux["KnowledgeDistillation"] > 0
+    aux["KnowledgeDistillation"].backward()  # the distillation term alone
+    head = model.roles["video_head"]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
+    assert all(not p.requires_grad and p.grad is None for p in teacher.parameters())
+    assert all(p.grad is None for p in model.backbone.parameters())  # the student's backbone is frozen here
 
 
-def test_logit_distillation_term():
-    # Hinton-style KD on class logits: KL(softmax(z_t / tau) || softmax(z_s / tau)) * tau^2
+def test_at_weight_zero_the_teacher_does_not_run_and_nothing_moves():
+    model = _build([Distillation(weight=0.0), TemporalTransformer(layers=1)]).train()
+    calls = []
+    _kd(model).teacher.backbone.visual.register_forward_hook(lambda *a: calls.append(1))
+    head = model.roles["video_head"]
+    before = [p.detach().clone() for p in head.parameters()]
+    _, aux = _step(model, clips(2, 4))
+    assert aux == {} and calls == []
+    opt = torch.optim.SGD(head.parameters(), lr=1.0)
+    opt.step()  # nothing to step: no gradient reached the head
+    assert all(torch.equal(a, b) for a, b in zip(before, head.parameters()))
+
+
+def test_the_teacher_runs_in_training_only():
+    model = _build([Distillation(), TemporalTransformer(layers=1)])
+    calls = []
+    _kd(model).teacher.backbone.visual.register_forward_hook(lambda *a: calls.append(1))
+    model.eval()
+    with torch.no_grad():
+        _, aux = _step(model, clips(2, 4))
+    assert aux == {} and calls == []
+    model.train()
+    _step(model, clips(2, 4))
+    assert calls == [1]
+
+
+# -- the teacher: an untouched copy, outside the model's parameters and files ---------------------
+def test_the_teacher_is_the_untouched_ilfm_while_the_student_changes():
+    model = _build([Distillation(), AdaptFormer(), FullFinetune()]).train()
+    perturb(model, std=0.1)  # as if trained: the student's backbone and adapters move
+    video = clips(2, 4, seed=5)
+    logits, _ = _kd(model).teacher_logits(video, class_texts=CLASSES, prompt="a video of {}.")
+    plain = TransferModel(tiny_backbone(), [], num_frames=4).eval()
+    with torch.no_grad():
+        zero_shot = plain.logits(plain.encode_video(video), plain.encode_classes(CLASSES))
+    torch.testing.assert_close(logits, zero_shot)
+    teacher_keys = set(_kd(model).teacher.backbone.state_dict())
+    assert teacher_keys == set(plain.backbone.state_dict())  # no adapter inside the teacher
+    with pytest.raises(TransferCompositionError, match="distillation: list it before adaptformer"):
+        _build([AdaptFormer(), Distillation()])
+
+
+def test_the_teacher_is_no_parameter_and_is_not_saved(tmp_path):
+    model = _build([Distillation(), TemporalTransformer(layers=1)])
+    alone = _build([TemporalTransformer(layers=1)])
+    teacher = _kd(model).teacher
+    teacher_ids = {id(p) for p in teacher.parameters()}
+    assert teacher_ids and not teacher_ids & {id(p) for p in model.parameters()}
+    report = model.parameter_report()
+    assert (report.total, report.trainable) == (alone.parameter_report().total, alone.parameter_report().trainable)
+    assert set(model.state_dict()) == set(alone.state_dict())
+    path = save_delta(model, tmp_path / "delta.safetensors")
+    from safetensors.torch import load_file
+
+    assert set(load_file(str(path))) == set(load_file(str(save_delta(alone, tmp_path / "alone.safetensors"))))
+    again = load_delta(path, tiny_backbone())  # rebuilds a fresh teacher, loads the student
+    assert [s.name for s in again.strategies] == ["distillation", "temporal_transformer"]
+    video = clips(2, 4)
+    with torch.no_grad():
+        expected = model.eval().encode_video(video).embedding
+        torch.testing.assert_close(again.eval().encode_video(video).embedding, expected)
+
+
+def _run_folder(tmp_path):
+    """A trained run's folder: a temporal transformer on `tiny`, moved off its initialisation."""
     torch.manual_seed(0)
-    t, s, text = torch.randn(3, 4, 16), torch.randn(3, 4, 16), torch.randn(5, 16)
-    only = dict(cosine_weight=0.0, kl_weight=0.0, logit_weight=1.0, logit_temperature=2.0, logit_scale=50.0)
-    assert distillation_loss(t, t, text=text, **only).abs() < 1e-6
-    value = distillation_loss(s, t, text=text, **only)
-    zs = 50.0 * F.normalize(s.mean(1), dim=-1) @ F.normalize(text, dim=-1).t()
-    zt = 50.0 * F.normalize(t.mean(1), dim=-1) @ F.normalize(text, dim=-1).t()
-    p_t = F.softmax(zt / 2, -1)
-    by_hand = (p_t * (p_t.log() - F.log_softmax(zs / 2, -1))).sum(-1).mean() * 4
-    torch.testing.assert_close(value, by_hand)
-    assert value > 1e-3
-    assert distillation_loss(s, t, text=None, **only) == 0  # no text: the term is skipped
-    per_video = text.expand(3, -1, -1)  # per-video texts (a text conditioner) give the same value
-    torch.testing.assert_close(distillation_loss(s, t, text=per_video, **only), value)
+    run = TransferModel(load_backbone("tiny"), [TemporalTransformer(layers=1)], num_frames=4)
+    perturb(run, std=0.2)
+    folder = tmp_path / "teacher_run"
+    folder.mkdir()
+    save_delta(run, folder / "delta.safetensors")
+    task = {"name": "recognition", "prompt": "a photo of a {}.", "head": "similarity"}
+    (folder / "config.yaml").write_text(yaml.safe_dump({"backbone": "tiny", "task": task}))
+    return run.eval(), folder
 
 
-def test_logit_distillation_trains_the_student_through_auxiliary_losses():
-    model = _build([Distillation(cosine_weight=0.0, kl_weight=0.0, logit_weight=1.0)]).train()
-    student = model.roles["frame_encoder"]
-    assert student.weights["logit_scale"] == pytest.approx(model.backbone.logit_scale.exp().item())
-    out = model.encode_video(clips(2, 4))
-    assert model.auxiliary_losses(out) == {}  # the only term needs the texts
-    text = model.encode_classes(CLASSES)
-    aux = model.auxiliary_losses(out, text=text)["StudentEncoder"]
-    assert aux > 0
-    aux.backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
-    assert all(p.grad is None for p in model.backbone.parameters())
-    # a student that matches the teacher's frames has nothing left to learn
-    same = VideoFeatures(out.features.teacher.clone(), teacher=out.features.teacher)
-    assert student.auxiliary_loss(same, text=text).abs() < 1e-6
-    # the default loss (cosine + in-batch KL) takes the text keyword and ignores it
-    model = _build([Distillation()]).train()
-    out = model.encode_video(clips(2, 4))
-    text = model.encode_classes(CLASSES)
-    torch.testing.assert_close(model.auxiliary_losses(out, text=text)["StudentEncoder"],
-                               model.auxiliary_losses(out)["StudentEncoder"])
-
-
-def test_in_batch_terms_vanish_at_batch_size_one():
+def test_a_teacher_loaded_from_a_run_folder_gives_that_runs_logits(tmp_path):
+    run, folder = _run_folder(tmp_path)
     torch.manual_seed(0)
-    s, t = torch.randn(1, 4, 16), torch.randn(1, 4, 16)
-    assert distillation_loss(s, t, cosine_weight=0.0, kl_weight=1.0, relational_weight=1.0).abs() < 1e-6
-    assert distillation_loss(s, t, cosine_weight=1.0, kl_weight=0.0) > 0
+    model = TransferModel(load_backbone("tiny"), [Distillation(teacher=str(folder)), TemporalTransformer(layers=1)],
+                          num_frames=4).train()
+    kd = _kd(model)
+    assert not kd.source.loaded  # loaded when training first needs it
+    video = clips(2, 4, size=64, seed=2)
+    logits, valid = kd.teacher_logits(video, class_texts=CLASSES, prompt="ignored {}")  # the run's own prompt wins
+    run.roles["class_prompt"].template = "a photo of a {}."
+    with torch.no_grad():
+        expected = run.logits(run.encode_video(video), run.encode_classes(CLASSES))
+    assert valid is None and kd.source.loaded
+    torch.testing.assert_close(logits, expected)
+    assert all(not p.requires_grad for p in kd.teacher.parameters())
+    out = model.encode_video(video)
+    student = model.logits(out, model.encode_classes(CLASSES))
+    aux = model.auxiliary_losses(out, logits=student, pixels=video, class_texts=CLASSES)["KnowledgeDistillation"]
+    torch.testing.assert_close(aux, soft_target_loss(student, expected, 1.0))
+    # the trained student reloads without its teacher's folder
+    path = save_delta(model, tmp_path / "student.safetensors")
+    for f in folder.iterdir():
+        f.unlink()
+    again = load_delta(path, load_backbone("tiny")).train()
+    with pytest.raises(FileNotFoundError, match="teacher .* has no config.yaml and no delta.safetensors"):
+        _step(again, video)
+
+
+def test_retrieval_and_qa_scores_of_the_teacher():
+    model = _build([Distillation(), TemporalTransformer(layers=1)]).train()
+    kd, video = _kd(model), clips(2, 4)
+    teacher = kd.teacher
+    with torch.no_grad():
+        t_out = teacher.encode_video(video)
+
+        def score(i, texts):
+            emb = teacher.encode_text(teacher.tokenize(texts))
+            return teacher.logits(t_out, emb)[i]
+
+        captions = ["a red circle moves left", "a blue star spins"]
+        sims, _ = kd.teacher_logits(video, captions=captions)
+        torch.testing.assert_close(sims, torch.stack([score(0, captions), score(1, captions)]))
+        per_clip = [["yes", "no", "maybe"], ["left", "right"]]
+        logits, valid = kd.teacher_logits(video, candidates=per_clip)
+    assert valid.tolist() == [[True, True, True], [True, True, False]]
+    torch.testing.assert_close(logits[0], score(0, per_clip[0]))
+    torch.testing.assert_close(logits[1, :2], score(1, per_clip[1]))
+    # QA's padding: the student's padded column and the teacher's are both left out
+    student = torch.zeros(2, 3)
+    aux = kd.auxiliary_loss(None, logits=student, pixels=video, candidates=per_clip, valid=valid)
+    torch.testing.assert_close(aux, soft_target_loss(student, logits, 1.0, valid))
+
+
+def test_clear_errors():
+    model = _build([Distillation(), TemporalTransformer(layers=1)]).train()
+    out = model.encode_video(clips(2, 4))
+    with pytest.raises(ValueError, match="no student logits and clip pixels.*grounding and captioning"):
+        model.auxiliary_losses(out)
+    logits = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="exactly one of class_texts, captions, candidates"):
+        model.auxiliary_losses(out, logits=logits, pixels=clips(2, 4), class_texts=CLASSES, captions=["a", "b"])
+    with pytest.raises(ValueError, match=r"student's logits \(2, 2\) and the teacher's \(2, 3\)"):
+        model.auxiliary_losses(out, logits=torch.zeros(2, 2), pixels=clips(2, 4), class_texts=CLASSES)
 
 
 @pytest.mark.parametrize("kw,field", [
-    (dict(cosine_weight=0.0, kl_weight=0.0), "all 0"),
-    (dict(cosine_weight=-1.0), "cosine_weight"),
-    (dict(logit_weight=-0.5), "logit_weight"),
-    (dict(kl_temperature=0.0), "kl_temperature"),
-    (dict(logit_temperature=-2.0), "logit_temperature"),
-    (dict(width=0), "width"),
-    (dict(heads=True), "heads"),
+    ({"weight": -1.0}, "weight"), ({"temperature": 0.0}, "temperature"), ({"loss": "mse"}, "loss"),
+    ({"teacher": 3}, "teacher"), ({"teacher": ""}, "teacher"),
 ])
-def test_distillation_hyperparameters_are_checked(kw, field):
-    with pytest.raises(ValueError, match=f"distillation: .*{field}"):
+def test_hyperparameters_are_checked(kw, field):
+    with pytest.raises(ValueError, match=f"^distillation: {field}"):
         Distillation(**kw)
-
-
-@pytest.mark.parametrize("order", ["distillation_first", "xclip_prompt_first"])
-def test_distillation_refuses_a_strategy_that_reads_tokens_at_build_time(order):
-    from vidlift.transfer import TransferCompositionError
-    from vidlift.transfer.adapted import XClipPrompt
-
-    strategies = [Distillation(), XClipPrompt()]
-    if order == "xclip_prompt_first":
-        strategies.reverse()
-    with pytest.raises(TransferCompositionError, match="xclip_prompt reads the frozen image tower"):
-        _build(strategies)

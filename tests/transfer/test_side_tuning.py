@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from vidlift.backbones import load_backbone
 from vidlift.transfer import Strategy, TransferCompositionError, TransferModel, VideoFeatures
-from vidlift.transfer.frozen import EVL, Distillation, R2Tuning, TemporalCrossAttention
+from vidlift.transfer.frozen import EVL, R2Tuning, TemporalCrossAttention, TowerCompression
 
 from .conftest import ARCHS, clips, deeper_tiny, tiny_backbone
 
@@ -93,11 +93,11 @@ def test_side_network_refuses_a_backbone_that_trains(cls):
 
 
 @pytest.mark.parametrize("cls", SIDE, ids=lambda c: c.name)
-def test_side_network_and_distillation_student_do_not_mix(cls):
+def test_side_network_and_compressed_tower_student_do_not_mix(cls):
     with pytest.raises(TransferCompositionError, match="intermediate tokens"):
-        TransferModel(tiny_backbone(), [cls(), Distillation()], num_frames=4)
+        TransferModel(tiny_backbone(), [cls(), TowerCompression()], num_frames=4)
     with pytest.raises(TransferCompositionError, match="intermediate tokens"):
-        TransferModel(tiny_backbone(), [Distillation(), cls()], num_frames=4)
+        TransferModel(tiny_backbone(), [TowerCompression(), cls()], num_frames=4)
 
 
 def test_layers_read():

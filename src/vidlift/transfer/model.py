@@ -39,10 +39,12 @@ class TransferModel(TransferDeclarations):
 
     # -- video -----------------------------------------------------------------------------
     def video_features(self, video: torch.Tensor, teacher: torch.Tensor | None = None) -> VideoFeatures:
-        """video (B, T, C, H, W) -> :class:`VideoFeatures` from the image tower, or from the
-        distillation student (``teacher``: the frozen backbone's frames (B, T, E), e.g. from
-        the feature cache; computed when needed and not given). The backbone runs without
-        autograd when nothing in it trains."""
+        """video (B, T, C, H, W) -> :class:`VideoFeatures` from the image tower, or from a
+        frame encoder that replaces it (tower_compression's student; ``teacher``: the frozen
+        backbone's frames (B, T, E), e.g. from the feature cache; computed when needed and not
+        given). The backbone runs without autograd when nothing in it trains. (The
+        ``distillation`` strategy's teacher runs on the pixels the task passes to
+        :meth:`auxiliary_losses`, not here.)"""
         if video.ndim != 5:
             raise ValueError(f"expected a video batch (B, T, C, H, W), got shape {tuple(video.shape)}")
         if "frame_encoder" in self.roles:

@@ -16,11 +16,12 @@ from .adapted import (
     XClipPrompt,
 )
 from .base import Strategy
-from .frozen import EVL, Distillation, MeanPoolHead, R2Tuning, TemporalConv, TemporalTransformer
+from .frozen import EVL, Distillation, MeanPoolHead, R2Tuning, TemporalConv, TemporalTransformer, TowerCompression
 
 STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
     # frozen features
-    Distillation,  # knowledge distillation
+    Distillation,  # knowledge distillation (soft targets from a frozen teacher)
+    TowerCompression,  # knowledge distillation (a smaller image tower learns the frozen one)
     MeanPoolHead,  # post-network tuning
     TemporalTransformer,  # post-network tuning
     TemporalConv,  # post-network tuning

@@ -15,7 +15,9 @@ Heads (:mod:`.heads`): ``similarity`` (CLIP-style cosine of the video and "quest
 texts; the zero-shot baseline, trained with cross-entropy) and ``fusion`` (a ClipBERT-style
 cross-modal transformer over video tokens and question tokens: post-network tuning).
 ``distill_weight`` > 0 adds the frozen ILFM's zero-shot answer distribution as soft targets
-(:mod:`.distillation`). Frames: TSN segments (``frames``), random in training, centres otherwise.
+(:mod:`.distillation`); the ``distillation`` transfer strategy does the same with a teacher of
+its own (a frozen ILFM copy or a trained run), for any strategy. Frames: TSN segments
+(``frames``), random in training, centres otherwise.
 
 ``dataset``: ``{format: <a QUESTIONS format>, **its keys}``; besides the format's keys,
 ``answers``: the open-ended answer vocabulary (a text file, one answer per line, or a list), for
@@ -273,6 +275,17 @@ class QATask(Task):
         slot = torch.tensor([p[1] for p in pairs], dtype=torch.long)
         return [p[2] for p in pairs], owner, slot, k_max
 
+    def candidate_lists(self, batch: dict[str, Any]) -> list[str] | list[list[str]]:
+        """The candidate texts as a teacher scores them: one list shared by the batch, or a list
+        per question in candidate order (the columns of :meth:`logits`)."""
+        texts, owner, _, _ = self.candidates(batch)
+        if owner is None:
+            return texts
+        lists: list[list[str]] = [[] for _ in batch["question"]]
+        for text, b in zip(texts, owner.tolist()):  # candidates() lists each question's in slot order
+            lists[b].append(text)
+        return lists
+
     # -- scores -------------------------------------------------------------------------------
     def _scatter(self, scores: torch.Tensor, owner: torch.Tensor, slot: torch.Tensor, b: int,
                  k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -361,7 +374,9 @@ class QATask(Task):
             kd = soft_target_loss(logits, self.teacher_logits(model, video, batch), self.distill_temperature, valid)
             loss = loss + self.distill_weight * kd
             logs["distill_loss"] = float(kd.detach())
-        aux = model.auxiliary_losses(video, text=None if aux_text is None else aux_text.detach())
+        aux = model.auxiliary_losses(video, text=None if aux_text is None else aux_text.detach(), logits=logits,
+                                     pixels=batch["video"], candidates=self.candidate_lists(batch), valid=valid,
+                                     max_words=self.max_words)
         if aux:
             loss = loss + sum(aux.values())
         logs["accuracy"] = float((logits.detach().masked_fill(~valid, _NEG).argmax(1) == target).float().mean())

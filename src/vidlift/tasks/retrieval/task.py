@@ -167,8 +167,11 @@ class RetrievalTask(Task):
     def training_step(self, model: TransferModel, batch: dict[str, Any]) -> StepOutput:
         video, frames = self.encode_videos(model, batch)
         text = self.encode_texts(model, batch["caption"])
-        loss = clip_loss(self.logits(model, video, frames, text))
-        aux = model.auxiliary_losses(video)
+        logits = self.logits(model, video, frames, text)
+        loss = clip_loss(logits)
+        # The distillation strategy's teacher scores the same clips and captions (TeachCLIP).
+        aux = model.auxiliary_losses(video, text=text, logits=logits, pixels=batch["video"],
+                                     captions=list(batch["caption"]), max_words=self.max_words)
         total = loss + sum(aux.values()) if aux else loss
         logs = {"retrieval_loss": float(loss.detach()),
                 "logit_scale": float(model.backbone.logit_scale_value().detach())}

@@ -1,233 +1,232 @@
-"""Knowledge distillation: the frozen image tower is the teacher; a smaller student image tower
-learns to reproduce its frame embeddings and their in-batch similarity structure, and replaces
-it at inference (the survey's "knowledge distillation" family, frozen root: the teacher's
-representation is the fixed target).
+"""Knowledge distillation (the survey's family, frozen root: a frozen ILFM-based teacher gives
+soft targets): the teacher scores the batch's texts against its clips, and the student — the
+transferred model itself, CLIP-initialised, with whatever other strategies the run lists —
+learns those score distributions on top of its task loss.
 
-:class:`Distillation` fills the ``frame_encoder`` role with a :class:`StudentEncoder`, called as
-``encoder(model, video, teacher)``::
+    task loss + weight · τ² · KL( softmax(z_teacher / τ) ‖ softmax(z_student / τ) )
 
-    video (B, T, C, H, W) ─ student ViT ─ Linear(width -> E) ─▶ frames (B, T, E)
-                          └ frozen backbone (training only, no autograd) ─▶ teacher (B, T, E)
+(Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural Network", 2015: soft targets at
+temperature τ, the τ² keeping gradient sizes comparable across τ.) What z is depends on the task,
+which passes the student's logits and what the teacher needs to ``model.auxiliary_losses``:
 
-The teacher runs only while the student is in training mode and no teacher frames were passed
-in (e.g. from the feature cache); in eval mode the student alone runs, so inference costs
-the student only. ``StudentEncoder.auxiliary_loss(features, text=None)`` gives the
-distillation loss, which :meth:`TransferModel.auxiliary_losses` adds to the task loss; with
-``text`` (the batch's class / caption embeddings (M, E)) it can also distil the teacher's
-class logits (Hinton et al.'s soft targets, ``logit_weight``).
+- recognition: logits over the class texts (``class_texts``, ``prompt``); the teacher encodes
+  the same class texts with its own text tower;
+- retrieval: the in-batch similarity matrix of B clips and their B captions (``captions``),
+  distilled along both directions — each clip's distribution over the captions and each
+  caption's over the clips — and the two summed: TeachCLIP's coarse-grained teaching (Tian et
+  al., "Holistic Features are almost Sufficient for Text-to-Video Retrieval", CVPR 2024);
+- QA: the distribution over each question's candidate answers (``candidates``, ``valid``).
+
+Every task passes ``logits`` (B, K) and ``pixels`` (the clips, B, T, C, H, W); the teacher
+(:mod:`.teacher`) runs on the pixels without autograd, in training mode only, and is neither a
+parameter of the model nor saved.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Strategy, TransferCompositionError, VideoFeatures
-from ..checks import check_int, check_number
+from ..base import Strategy, VideoFeatures
+from ..checks import check_choice, check_number
 from ..model import TransferModel
+from .teacher import Teacher, frozen_copy
+
+log = logging.getLogger(__name__)
+
+LOSSES = ("kl", "pearson")
+_PAD = -1e9  # logits of absent candidates (padding): probability 0 for teacher and student alike
 
 
-def clip_logits(frames: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:
-    """Scaled cosine similarities of clip embeddings with texts: frames (B, T, E) averaged over
-    T (meanP) against text (M, E) -> (B, M), or against per-video texts (B, M, E) -> (B, M)."""
-    v = F.normalize(frames.mean(1), dim=-1)
-    t = F.normalize(text.to(v.dtype), dim=-1)
-    sim = torch.einsum("be,bme->bm", v, t) if t.ndim == 3 else v @ t.t()
-    return scale * sim
-
-
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, cosine_weight: float = 1.0,
-                      kl_weight: float = 1.0, kl_temperature: float = 0.07,
-                      relational_weight: float = 0.0, text: torch.Tensor | None = None,
-                      logit_weight: float = 0.0, logit_temperature: float = 2.0,
-                      logit_scale: float = 100.0) -> torch.Tensor:
-    """Distillation loss between student and teacher frame embeddings, both (B, T, E).
-
-    - cosine: mean over frames of 1 − cos(student, teacher) (feature mimicking);
-    - kl: on clip embeddings (mean over T, L2-normalised) s_i, t_j: KL(P ‖ Q) with the teacher's
-      in-batch distribution P_i = softmax_j(t_i·t_j / τ) and the student's cross distribution
-      Q_i = softmax_j(s_i·t_j / τ) — the student placed among the teacher's embeddings (CLIP-KD's
-      contrastive relational / interactive distillation, Yang et al. CVPR 2024; TeachCLIP
-      distils in-batch similarity distributions the same way) — averaged with the transposed
-      direction softmax_j(t_i·s_j / τ);
-    - relational: smooth-L1 between the in-batch cosine similarity matrices s·sᵀ and t·tᵀ
-      (relational KD, Park et al., "Relational Knowledge Distillation", CVPR 2019, which uses a
-      Huber loss on pairwise relations).
-
-    - logit: Hinton et al.'s soft-target distillation ("Distilling the Knowledge in a Neural
-      Network", 2015) on the class / text logits: KL(softmax(z_t / τ) ‖ softmax(z_s / τ)) · τ²
-      with τ = ``logit_temperature``, where z = ``logit_scale`` · cos(mean over T of the frames,
-      text) (:func:`clip_logits`) for the teacher's and the student's frames against the same
-      ``text`` (M, E) (or per-video texts (B, M, E)), detached: the term trains the student,
-      not the text side. Skipped when ``text`` is None.
-
-    All vanish when the student equals the teacher. The kl and relational terms compare clips
-    of the batch with each other, so at batch size 1 they are 0 (up to rounding: one clip has
-    no in-batch structure); the cosine and logit terms still work there. Returns the weighted
-    sum (a scalar).
-    """
+def _scaled(student: torch.Tensor, teacher: torch.Tensor, temperature: float,
+            valid: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     if student.shape != teacher.shape:
-        raise ValueError(f"student frames {tuple(student.shape)} and teacher frames {tuple(teacher.shape)} differ")
-    teacher = teacher.detach().to(student.dtype)
-    loss = student.new_zeros(())
-    if cosine_weight:
-        loss = loss + cosine_weight * (1 - F.cosine_similarity(student, teacher, dim=-1)).mean()
-    if kl_weight or relational_weight:
-        s = F.normalize(student.mean(1), dim=-1)
-        t = F.normalize(teacher.mean(1), dim=-1)
-        tt = t @ t.t()
-        if kl_weight:
-            target = F.log_softmax(tt / kl_temperature, dim=-1)
-            kl = 0.0
-            for cross in (s @ t.t(), t @ s.t()):
-                kl = kl + F.kl_div(F.log_softmax(cross / kl_temperature, dim=-1), target, reduction="batchmean",
-                                   log_target=True)
-            loss = loss + kl_weight * kl / 2
-        if relational_weight:
-            loss = loss + relational_weight * F.smooth_l1_loss(s @ s.t(), tt)
-    if logit_weight and text is not None:
-        text = text.detach()
-        log_p_s = F.log_softmax(clip_logits(student, text, logit_scale) / logit_temperature, dim=-1)
-        log_p_t = F.log_softmax(clip_logits(teacher, text, logit_scale) / logit_temperature, dim=-1)
-        kd = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * logit_temperature**2
-        loss = loss + logit_weight * kd
-    return loss
+        raise ValueError(f"student logits {tuple(student.shape)} and teacher logits {tuple(teacher.shape)} differ")
+    if temperature <= 0:
+        raise ValueError(f"distillation temperature must be positive, got {temperature}")
+    s, t = student.float() / temperature, teacher.detach().float() / temperature
+    if valid is not None:
+        s, t = s.masked_fill(~valid, _PAD), t.masked_fill(~valid, _PAD)
+    return s, t
 
 
-class StudentEncoder(nn.Module):
-    """The student: an image tower ``visual`` (the backbone's own design at a smaller size,
-    ``backbone.image_tower_like``; ``visual(video).pooled`` (B, T, width)) and a linear
-    projection width -> E into the joint space. Fills the ``frame_encoder`` role.
+def soft_target_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float,
+                     valid: torch.Tensor | None = None) -> torch.Tensor:
+    """τ² · KL(softmax(teacher / τ) ‖ softmax(student / τ)), averaged over rows (Hinton et al.).
 
-    ``forward(model, video, teacher=None)``: video (B, T, C, H, W) -> :class:`VideoFeatures`
-    with ``frames`` the student's (B, T, E) and ``teacher`` the frozen backbone's (B, T, E), or
-    None at inference.
-    """
+    student, teacher: logits (B, K); ``valid`` (B, K) bool marks real entries (False: padding,
+    e.g. fewer options), which get probability 0 on both sides. 0 when the student's logits
+    equal the teacher's up to a constant per row; > 0 otherwise. The teacher is detached."""
+    s, t = _scaled(student, teacher, temperature, valid)
+    kl = F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), reduction="batchmean", log_target=True)
+    return kl * temperature**2
 
-    def __init__(self, visual: nn.Module, width: int, embed_dim: int, cosine_weight: float, kl_weight: float,
-                 kl_temperature: float, relational_weight: float, logit_weight: float = 0.0,
-                 logit_temperature: float = 2.0, logit_scale: float = 100.0) -> None:
+
+def pearson_distance(student: torch.Tensor, teacher: torch.Tensor, temperature: float,
+                     valid: torch.Tensor | None = None) -> torch.Tensor:
+    """1 − Pearson correlation of softmax(student / τ) and softmax(teacher / τ) per row,
+    averaged over rows: the ``pear`` distillation of TeachCLIP's official code (the inter-class
+    relation of DIST, Huang et al., "Knowledge Distillation from A Stronger Teacher", NeurIPS
+    2022). In [0, 2]; 0 when the distributions agree up to an affine map. No τ² (the distance
+    does not scale with the logits). ``valid``: as :func:`soft_target_loss`, the mean over a
+    row's valid entries only."""
+    s, t = _scaled(student, teacher, temperature, valid)
+    p_s, p_t = s.softmax(-1), t.softmax(-1)
+    mask = torch.ones_like(p_s) if valid is None else valid.to(p_s.dtype)
+    n = mask.sum(-1, keepdim=True)
+    c_s = (p_s - (p_s * mask).sum(-1, keepdim=True) / n) * mask
+    c_t = (p_t - (p_t * mask).sum(-1, keepdim=True) / n) * mask
+    return (1 - F.cosine_similarity(c_s, c_t, dim=-1, eps=1e-12)).mean()
+
+
+def distillation_term(student: torch.Tensor, teacher: torch.Tensor, temperature: float, loss: str = "kl",
+                      valid: torch.Tensor | None = None, both_directions: bool = False) -> torch.Tensor:
+    """The soft-target term of ``loss`` (:data:`LOSSES`) on logits (B, K); with
+    ``both_directions`` (a square in-batch similarity matrix) the sum of the term on the rows
+    and on the columns, as TeachCLIP's train.py sums its video-to-text and text-to-video terms."""
+    fn = {"kl": soft_target_loss, "pearson": pearson_distance}[loss]
+    term = fn(student, teacher, temperature, valid)
+    if both_directions:
+        term = term + fn(student.t(), teacher.t(), temperature, None if valid is None else valid.t())
+    return term
+
+
+class KnowledgeDistillation(nn.Module):
+    """The distillation term, added to the task loss by ``model.auxiliary_losses``. Holds the
+    :class:`~.teacher.Teacher` outside the module tree (no parameters, nothing in
+    ``state_dict``); a non-persistent empty buffer follows the student's device and dtype, and
+    the teacher follows it when used."""
+
+    def __init__(self, teacher: Teacher, weight: float, temperature: float, loss: str) -> None:
         super().__init__()
-        self.visual = visual  # initialised for training from scratch by the backbone family
-        self.proj = nn.Linear(width, embed_dim, bias=False)
-        nn.init.normal_(self.proj.weight, std=width**-0.5)  # as CLIP's projection
-        self.weights = {"cosine_weight": cosine_weight, "kl_weight": kl_weight, "kl_temperature": kl_temperature,
-                        "relational_weight": relational_weight, "logit_weight": logit_weight,
-                        "logit_temperature": logit_temperature, "logit_scale": logit_scale}
+        self.source = teacher  # a plain object: nn.Module registers modules, not this
+        self.weight, self.temperature, self.loss = weight, temperature, loss
+        self.register_buffer("anchor", torch.zeros(0), persistent=False)
 
-    def encode(self, video: torch.Tensor) -> torch.Tensor:
-        """video (B, T, C, H, W) -> student frames (B, T, E)."""
-        return self.proj(self.visual(video.to(self.proj.weight.dtype)).pooled)
+    @property
+    def teacher(self) -> TransferModel:
+        """The teacher model, loaded if needed, on the student's device and dtype."""
+        return self.source.model(self.anchor.device, self.anchor.dtype)
 
-    def forward(self, model: TransferModel, video: torch.Tensor, teacher: torch.Tensor | None = None) -> VideoFeatures:
-        if teacher is None and self.training:
-            with torch.no_grad():
-                teacher = model.backbone_features(video).frames
-        frames = self.encode(video)  # frame embeddings only: no tokens, so no prefix tokens to count
-        return VideoFeatures(frames, teacher=None if teacher is None else teacher.detach())
+    def teacher_logits(self, pixels: torch.Tensor, *, class_texts: Sequence[str] | None = None,
+                       prompt: str | None = None, captions: Sequence[str] | None = None,
+                       candidates: Sequence[str] | Sequence[Sequence[str]] | None = None,
+                       max_words: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The teacher's logits (B, K) for clips ``pixels`` (B, T, C, H, W) against exactly one
+        of ``class_texts`` (recognition), ``captions`` (retrieval: (B, B)) or ``candidates``
+        (QA), and which entries are valid (candidates only; else None). No autograd."""
+        given = [k for k, v in (("class_texts", class_texts), ("captions", captions), ("candidates", candidates))
+                 if v is not None]
+        if len(given) != 1:
+            raise ValueError(f"distillation: the task must pass exactly one of class_texts, captions, candidates to "
+                             f"model.auxiliary_losses, got {given or 'none'}")
+        teacher = self.teacher
+        with torch.no_grad():
+            video = self.source.encode_video(teacher, pixels)
+            if class_texts is not None:
+                return self.source.class_logits(teacher, video, class_texts, prompt), None
+            if captions is not None:
+                return self.source.caption_logits(teacher, video, captions, max_words), None
+            return self.source.candidate_logits(teacher, video, candidates, max_words)
 
-    def auxiliary_loss(self, features: VideoFeatures, text: torch.Tensor | None = None,
-                       **context) -> torch.Tensor | None:
-        """The distillation loss (:func:`distillation_loss`); ``text`` (M, E) (or (B, M, E)): the
-        batch's class / caption embeddings, for the logit term. None without teacher frames, and
-        None when the only weighted term is the logit term and no ``text`` was given."""
-        if features.teacher is None:
+    def auxiliary_loss(self, features: VideoFeatures, text: torch.Tensor | None = None, *,
+                       logits: torch.Tensor | None = None, pixels: torch.Tensor | None = None,
+                       valid: torch.Tensor | None = None, **texts) -> torch.Tensor | None:
+        """weight · (the :func:`distillation_term`) of the student's ``logits`` (B, K) against
+        the teacher's on ``pixels``; ``texts``: what :meth:`teacher_logits` takes. None in eval
+        mode and at weight 0 (the teacher does not run); a ValueError when the task passed no
+        logits or pixels (a task without soft targets for the teacher)."""
+        if not self.training or self.weight == 0:
             return None
-        w = self.weights
-        if text is None and not (w["cosine_weight"] or w["kl_weight"] or w["relational_weight"]):
-            return None
-        return distillation_loss(features.frames, features.teacher, text=text, **w)
+        if logits is None or pixels is None:
+            raise ValueError("distillation: the training step passed model.auxiliary_losses no student logits and "
+                             "clip pixels (logits=, pixels=), so the teacher has nothing to distil; the recognition, "
+                             "retrieval and qa tasks pass them (grounding and captioning have no soft targets for "
+                             "it: use tower_compression there)")
+        known = {k: texts.pop(k) for k in ("class_texts", "prompt", "captions", "candidates", "max_words")
+                 if k in texts}
+        target, target_valid = self.teacher_logits(pixels, **known)
+        if target.shape != logits.shape:
+            raise ValueError(f"distillation: the student's logits {tuple(logits.shape)} and the teacher's "
+                             f"{tuple(target.shape)} over the same texts differ")
+        if target_valid is not None:
+            valid = target_valid if valid is None else valid & target_valid
+        both = known.get("captions") is not None  # retrieval's in-batch clip x caption matrix
+        return self.weight * distillation_term(logits, target, self.temperature, self.loss, valid, both)
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight}, temperature={self.temperature}, loss={self.loss!r}"
 
 
 @dataclass
 class Distillation(Strategy):
-    """Feature and similarity distillation from the frozen image tower into a smaller student
-    image tower (CLIP2TV, Gao et al., arXiv 2111.05610, and TeachCLIP, Tian et al., "Holistic
-    Features are almost Sufficient for Text-to-Video Retrieval", CVPR 2024, distil a teacher's
-    similarity distribution; CLIP-KD, Yang et al., CVPR 2024, studies these losses for CLIP).
+    """Soft-target distillation from a frozen teacher into the transferred model (the survey's
+    knowledge-distillation family; TeachCLIP, Tian et al., CVPR 2024, for retrieval; Hinton et
+    al. 2015 for the loss).
 
-    Student: an image tower of the teacher's own family and design (patch size, resolution,
-    class token or MAP pooling, activation, norms; ``backbone.image_tower_like``, so a family
-    that cannot build one refuses distillation, naming both) but ``width`` (None: half the
-    teacher's), ``layers`` (None: the teacher's) and ``heads`` (None: width // 64, at least 1)
-    — ViT-S/16 (384 wide, 6 heads, 12 layers, ≈21.7M) from a ViT-B/16 teacher — plus a linear
-    map to E. Trained from scratch. Loss (:func:`distillation_loss`): ``cosine_weight`` 1 on the frame
-    embeddings, ``kl_weight`` 1 on in-batch similarity distributions at temperature
-    ``kl_temperature`` 0.07 (CLIP's initial temperature: cosines lie in [−1, 1], so the logit
-    temperature 4 of classic KD would flatten them to uniform), ``relational_weight`` 0
-    (RKD-style relations, off by default since the KL term already matches the relations),
-    ``logit_weight`` 0 (Hinton-style soft targets on the class / text logits at temperature
-    ``logit_temperature`` 2 — the usual KD temperature; the logits are the backbone's frozen
-    logit scale times cosines, so unlike raw cosines they are not flattened by τ — computed
-    when the training loop passes the batch's text embeddings to
-    ``model.auxiliary_losses(video, text=...)``, skipped otherwise). Weights are >= 0 and not
-    all 0.
+    - ``teacher``: None (default) — the frozen, untouched ILFM: a copy of the backbone taken
+      when this strategy applies, so list ``distillation`` before any strategy that changes the
+      backbone (it refuses otherwise, naming that strategy); or the folder of a trained vidlift
+      run (``config.yaml`` + ``delta.safetensors``), loaded on first use in training — a student
+      trained from it reloads for inference without that folder. The teacher costs a second
+      backbone's memory and one teacher forward per training step; nothing at inference.
+    - ``weight`` 1.0 (>= 0; 0 turns the term off and the teacher never runs).
+    - ``temperature`` τ 1.0 (> 0): TeachCLIP divides the teacher's and student's similarity
+      matrices by ``beta`` 1.0 — logits already at CLIP's logit scale (100).
+    - ``loss``: ``kl`` (default; τ² · KL(p_teacher ‖ p_student), Hinton's form and TeachCLIP's
+      ``ce`` method up to the teacher's entropy) or ``pearson`` (1 − Pearson correlation of the
+      two distributions: TeachCLIP's ``pear`` method, its configs' default; no τ²).
 
-    Only the student trains; it replaces the image tower at inference. The teacher's frames
-    may come from the feature cache (``model.encode_video(video, teacher=...)``).
+    Retrieval distils both directions of the clip × caption matrix, summed (TeachCLIP's
+    train.py). Departures from TeachCLIP's official run (ruc-aimc-lab/TeachCLIP): one teacher,
+    not the average over X-CLIP and TS2-Net; no fine-grained term (its student's AFA frame
+    weights imitating the teacher's sentence-to-frame similarities — vidlift's video heads give
+    no text-conditioned frame weights); its loss weights (``ce``: gt + 10 · the term as a mean
+    over the B² matrix entries, i.e. weight 10 / B here; ``pear``: 0.2 · gt + 1 · the term, i.e.
+    weight 5 here with the task loss at 1) are not the default.
+
+    The student is the model with the other listed strategies (e.g. ``temporal_transformer`` as
+    CLIP4Clip's seqTransf, ``full_finetune``); this strategy trains nothing itself.
     """
 
     name: ClassVar[str] = "distillation"
     family: ClassVar[str] = "knowledge distillation"
-    paper: ClassVar[str] = "Tian et al., CVPR 2024 (TeachCLIP); Gao et al. 2021 (CLIP2TV); Park et al., CVPR 2019 (RKD)"
-    needs_frozen_backbone: ClassVar[bool] = True
-    width: int | None = None
-    layers: int | None = None
-    heads: int | None = None
-    cosine_weight: float = 1.0
-    kl_weight: float = 1.0
-    kl_temperature: float = 0.07
-    relational_weight: float = 0.0
-    logit_weight: float = 0.0
-    logit_temperature: float = 2.0
+    paper: ClassVar[str] = "Tian et al., CVPR 2024 (TeachCLIP); Hinton et al. 2015 (soft targets)"
+    teacher: str | None = None
+    weight: float = 1.0
+    temperature: float = 1.0
+    loss: str = "kl"
 
     def __post_init__(self) -> None:
-        for f in ("width", "layers", "heads"):
-            check_int(self.name, f, getattr(self, f), optional=True)
-        weights = ("cosine_weight", "kl_weight", "relational_weight", "logit_weight")
-        for f in weights:
-            check_number(self.name, f, getattr(self, f), low=0.0)
-        if not any(getattr(self, f) for f in weights):
-            raise ValueError(f"{self.name}: {', '.join(weights)} are all 0, so the student would learn nothing; "
-                             "give at least one a positive weight")
-        for f in ("kl_temperature", "logit_temperature"):
-            check_number(self.name, f, getattr(self, f), low=0.0, low_open=True)
-
-    def student_size(self, teacher_width: int, teacher_depth: int) -> tuple[int, int, int]:
-        """(width, layers, heads) of the student of a teacher image tower of that width and depth."""
-        width = self.width or max(1, teacher_width // 2)
-        heads = self.heads or max(1, width // 64)
-        if width % heads:
-            raise TransferCompositionError(f"{self.name}: student width {width} is not divisible by {heads} heads")
-        return width, self.layers or teacher_depth, heads
+        if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher):
+            raise ValueError(f"{self.name}: teacher must be a run folder (a path) or None for the frozen ILFM, "
+                             f"got {self.teacher!r}")
+        check_number(self.name, "weight", self.weight, low=0.0)
+        check_number(self.name, "temperature", self.temperature, low=0.0, low_open=True)
+        check_choice(self.name, "loss", self.loss, LOSSES)
 
     def apply(self, model: TransferModel) -> None:
-        # The student gives frame embeddings only: no block outputs, no final tokens. Checked for
-        # every other strategy, listed before or after this one, so the build fails, not a forward.
-        for s in model.strategies:
-            if s is self:
-                continue
-            if s.needs_layers(model.depth):
-                raise TransferCompositionError(
-                    f"{s.name} reads the frozen image tower's intermediate tokens (block outputs), but {self.name} "
-                    "replaces the image tower with a student that gives frame embeddings only; combine at most "
-                    "one of them")
-            if s.needs_tokens:
-                raise TransferCompositionError(
-                    f"{s.name} reads the image tower's final tokens, but {self.name} replaces the image tower with "
-                    "a student that gives frame embeddings only; combine at most one of them")
-        bb = model.backbone
-        width, layers, heads = self.student_size(model.width, model.depth)
-        tower = bb.image_tower_like(width, layers, heads, who=self.name)
-        scale = float(bb.logit_scale_value().detach().float())  # frozen: the backbone is the teacher
-        student = StudentEncoder(tower, width, model.embed_dim, self.cosine_weight, self.kl_weight, self.kl_temperature,
-                                 self.relational_weight, self.logit_weight, self.logit_temperature, scale)
-        model.set_role("frame_encoder", model.place(student),
-                       f"student {bb.family} image tower {width}x{layers} ({heads} heads) + proj -> {model.embed_dim}")
+        if self.teacher is None:
+            model.backbone.require_text(self.name)  # the teacher scores texts with the ILFM's text tower
+            source = Teacher(frozen_copy(model, self.name))
+        else:
+            if not Path(self.teacher).is_dir():
+                # Not refused here: a student trained from this run must reload for inference without it.
+                log.warning("%s: teacher %s is not a folder; training will fail when the teacher is first needed",
+                            self.name, self.teacher)
+            source = Teacher(run=self.teacher)
+        module = model.place(KnowledgeDistillation(source, float(self.weight), float(self.temperature), self.loss))
+        model.add_head("distillation", module,
+                       f"soft targets ({self.loss}, τ={self.temperature:g}, weight {self.weight:g}) from "
+                       f"{source.describe()}: frozen, training only, not saved")
 
 
-__all__ = ["Distillation", "StudentEncoder", "distillation_loss", "clip_logits"]
+__all__ = ["Distillation", "KnowledgeDistillation", "soft_target_loss", "pearson_distance", "distillation_term",
+           "LOSSES"]
