@@ -116,7 +116,7 @@ def test_readable_class_names():
 # -- heads -----------------------------------------------------------------------------------
 HEAD_CASES = {
     "linear": ("linear", [], {}),
-    "text_init": ("text_init", [], {}),
+    "text_init": ("text_init", [], {"freeze_classifier": False}),  # a cosine probe; Text4Vis freezes it
     "similarity+coop": ("similarity", [("coop", {"n_ctx": 4})], {}),
     # ActionCLIP's KL also ranks videos per text: the video side must train too
     "similarity+coop+kl": ("similarity", [("coop", {"n_ctx": 4}), ("temporal_transformer", {"layers": 1})],

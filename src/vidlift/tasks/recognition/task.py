@@ -4,9 +4,12 @@ labelled clips (Kinetics, SSv2, UCF101, HMDB51 …: :mod:`vidlift.data.datasets.
 
 Sampling (:mod:`.clips`) is TSN's (Wang et al., ECCV 2016: ``frames`` segments, one frame
 each) or dense (``frames`` frames ``stride`` apart in one window, as AIM, ST-Adapter and EVL);
-the test split may average several views, fixed or drawn at random (X-CLIP, ViFi-CLIP). The head (:mod:`.heads`) is a linear classifier, a Text4Vis
-classifier initialised from class-name embeddings, ActionCLIP's video-text similarity, or
-zero-shot CLIP. ``few_shot: K`` trains on K clips per class (:mod:`.few_shot`).
+the test split may average several views, fixed or drawn at random (X-CLIP, ViFi-CLIP).
+The head (:mod:`.heads`) is a linear classifier (on the projected or the pre-projection clip
+feature, with dropout), Text4Vis' frozen classifier initialised from class-name embeddings,
+ActionCLIP's video-text similarity (with its 16-template ensemble), or zero-shot CLIP.
+Training may mix clips (mixup / cutmix, :mod:`.training`). ``few_shot: K`` trains on K clips
+per class (:mod:`.few_shot`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from ...data.augment import MixupCutmix
 from ...data.clips import CROPS
 from ...data.datasets import LABELLED_CLIPS, ClassificationSample, DatasetConfig, Records
 from ...data.datasets.common import load_class_list
@@ -24,8 +28,9 @@ from ...data.transforms import VideoTransform
 from ..base import StepOutput, Task
 from .clips import ClipSampling, RecognitionClips
 from .few_shot import sample_few_shot
-from .heads import HEADS, RecognitionHead, actionclip_kl_loss, build_head
+from .heads import HEADS, RecognitionHead, actionclip_kl_loss, actionclip_kl_on_texts, build_head
 from .metrics import classification_metrics, negative_log_likelihood
+from .training import batch_generator, parse_head, parse_mixup, parse_prompt_ensemble, soft_target_cross_entropy
 
 if TYPE_CHECKING:
     from ...transfer import TransferModel
@@ -51,7 +56,9 @@ class RecognitionTask(Task):
             (:class:`.clips.ClipSampling`): ``tsn`` (default) or ``dense`` (``stride`` frames
             apart; ``dense_convention`` mmaction2 / mmaction2-0.x / evl); test views
             ``uniform`` (default) or ``random`` (X-CLIP / ViFi-CLIP's test draws).
-        head: ``linear``, ``text_init``, ``similarity`` or ``zero_shot`` (:mod:`.heads`).
+        head: ``linear``, ``text_init``, ``similarity`` or ``zero_shot`` (:mod:`.heads`), or a
+            mapping ``{name: <head>, **its options}`` (``linear``: ``features`` projection |
+            pre_projection, ``dropout``, ``init_std``).
         prompt: template of the class text, one ``{}``; sets the model's default class prompt
             (a strategy's learned prompt, e.g. CoOp, replaces it and ignores this).
         few_shot: K training clips per class (None: all), drawn with ``few_shot_seed``.
@@ -60,7 +67,14 @@ class RecognitionTask(Task):
         label_smoothing: of the cross-entropy (Szegedy et al., CVPR 2016).
         loss: ``ce`` (cross-entropy over classes, as Text4Vis and ViFi-CLIP) or ``kl``
             (ActionCLIP's symmetric in-batch KL; similarity head only).
-        freeze_classifier: keep the ``text_init`` classifier at its text initialisation.
+        freeze_classifier: ``text_init`` only: keep the classifier at its text initialisation
+            (None, the default, = true, as Text4Vis); false trains it.
+        mixup: ``{mixup_alpha, cutmix_alpha, prob, switch_prob}`` (null: off): batch mixup /
+            cutmix with ``label_smoothing`` and a soft-target cross-entropy (``loss: ce``).
+        prompt_ensemble: ``actionclip`` (its 16 templates) or a list of templates (null: off);
+            class-text heads (similarity, zero_shot) only. Evaluation averages the class
+            softmax over the templates (ActionCLIP's test); with ``loss: kl`` each training
+            clip's text is its class in a template drawn per (seed, epoch, clip).
         backend: video decoding backend. seed: frame/crop sampling and linear-head init.
     """
 
@@ -68,17 +82,17 @@ class RecognitionTask(Task):
     dataset_kind: ClassVar[str | None] = LABELLED_CLIPS
     dataset_task_keys: ClassVar[tuple[str, ...]] = ("class_texts",)
 
-    def __init__(self, dataset: dict[str, Any], frames: int = 8, head: str = "similarity",
+    def __init__(self, dataset: dict[str, Any], frames: int = 8, head: str | dict[str, Any] = "similarity",
                  prompt: str = DEFAULT_PROMPT, few_shot: int | None = None, few_shot_seed: int = 0,
                  test_clips: int = 1, test_crops: int = 1, label_smoothing: float = 0.0, loss: str = "ce",
-                 freeze_classifier: bool = False, backend: str = "pyav", seed: int = 0,
+                 freeze_classifier: bool | None = None, backend: str = "pyav", seed: int = 0,
                  sampling: str = "tsn", stride: int | None = None, dense_convention: str = "mmaction2",
-                 test_sampling: str = "uniform") -> None:
+                 test_sampling: str = "uniform", mixup: dict[str, float] | None = None,
+                 prompt_ensemble: str | list[str] | None = None) -> None:
         super().__init__()
         self.data = DatasetConfig(dataset, self.name, self.dataset_kind, task_keys=self.dataset_task_keys)
         self.sampling = ClipSampling(frames, sampling, stride, dense_convention, test_clips, test_sampling)
-        if head not in HEADS:
-            raise ValueError(f"recognition: unknown head {head!r}; heads: {', '.join(HEADS)}")
+        head, self.head_options = parse_head(head, tuple(HEADS))
         if not isinstance(prompt, str) or prompt.count("{}") != 1:
             raise ValueError(f"recognition: prompt must hold exactly one '{{}}' for the class name, got {prompt!r}")
         if few_shot is not None and (not isinstance(few_shot, int) or isinstance(few_shot, bool) or few_shot < 1):
@@ -91,6 +105,17 @@ class RecognitionTask(Task):
             raise ValueError(f"recognition: loss must be 'ce' or 'kl', got {loss!r}")
         if loss == "kl" and (head != "similarity" or label_smoothing):
             raise ValueError("recognition: loss 'kl' (ActionCLIP) needs head 'similarity' and no label_smoothing")
+        if freeze_classifier is not None and (head != "text_init" or not isinstance(freeze_classifier, bool)):
+            raise ValueError(f"recognition: freeze_classifier (true or false) applies to head text_init only "
+                             f"(head is {head!r}, freeze_classifier {freeze_classifier!r})")
+        self.mixup = parse_mixup(mixup)
+        if self.mixup is not None and loss != "ce":
+            raise ValueError("recognition: mixup needs loss 'ce' (a soft-target cross-entropy); ActionCLIP's loss "
+                             "'kl' pairs clips with texts of one class each, there is no mixed target to give it")
+        self.templates = parse_prompt_ensemble(prompt_ensemble)
+        if self.templates and not HEADS[head].encodes_class_texts or self.templates and head == "text_init":
+            raise ValueError(f"recognition: prompt_ensemble needs a head that encodes class texts at every "
+                             f"evaluation (similarity or zero_shot), got head {head!r}")
         self.frames, self.head_name, self.prompt = frames, head, prompt
         self.few_shot, self.few_shot_seed = few_shot, few_shot_seed
         self.test_clips, self.test_crops = test_clips, test_crops
@@ -98,6 +123,9 @@ class RecognitionTask(Task):
         self.freeze_classifier, self.backend, self.seed = freeze_classifier, backend, seed
         self.head: RecognitionHead | None = None
         self._class_names: tuple[str, ...] | None = None
+        self._mix: MixupCutmix | None = None
+        self._model_trains: bool | None = None  # known at setup
+        self._epoch = 0
 
     # -- annotations ----------------------------------------------------------------------
     def records(self, split: str) -> Records[ClassificationSample]:
@@ -154,14 +182,21 @@ class RecognitionTask(Task):
             if head.trains and not head.trains_class_prompt and any(p.requires_grad for p in prompt_role.parameters()):
                 log.warning("recognition: head %s does not train the class prompt of %s (its parameters get no "
                             "gradient); use head similarity", self.head_name, type(prompt_role).__name__)
+            if self.templates:
+                raise ValueError(f"recognition: prompt_ensemble puts the class texts in its templates, but the class "
+                                 f"prompt comes from a transfer strategy ({type(prompt_role).__name__}); use one or "
+                                 "the other")
         modes = {m: m.training for m in model.modules()}
         model.eval()  # class texts for text_init without dropout
         try:
-            self.head = build_head(self.head_name, model, self.class_texts,
-                                   freeze_classifier=self.freeze_classifier, seed=self.seed)
+            self.head = build_head(self.head_name, model, self.class_texts, freeze_classifier=self.freeze_classifier,
+                                   seed=self.seed, templates=self.templates, options=self.head_options)
         finally:
             for m, mode in modes.items():
                 m.training = mode
+        self._model_trains = any(p.requires_grad for p in model.parameters())
+        if self.mixup is not None:
+            self._mix = MixupCutmix(len(self.class_names), label_smoothing=self.label_smoothing, **self.mixup)
 
     def _head(self) -> RecognitionHead:
         if self.head is None:
@@ -176,30 +211,55 @@ class RecognitionTask(Task):
                                        self.few_shot_seed, self.class_names)
                 samples = [samples[i] for i in keep]
         crops = self.test_crops if split in ("test", "predict") else 1
-        ds = RecognitionClips(samples, self.sampling.sampler(split), transform, self.backend, self.seed, crops)
+        templates = len(self.templates) if split == "train" and self.loss == "kl" else 0
+        ds = RecognitionClips(samples, self.sampling.sampler(split), transform, self.backend, self.seed, crops,
+                              templates)
         self.follow_epochs(ds)
         return ds
+
+    def set_epoch(self, epoch: int) -> None:
+        """The engine's epoch: passed on to the datasets, and seeds each batch's mixup draw."""
+        self._epoch = int(epoch)
+        super().set_epoch(epoch)
+
+    def _check_something_trains(self) -> None:
+        if self.head is None or self._model_trains is None or self._model_trains or self.head.has_trainable():
+            return
+        if self.head_name == "text_init":
+            raise ValueError("recognition: head text_init keeps its classifier frozen at the class-text embeddings "
+                             "(Text4Vis) and the transfer strategies train nothing here (mean_pool alone?), so "
+                             "nothing would train. Set task.freeze_classifier=false to train the classifier (a "
+                             "cosine linear probe), or add a strategy that trains (temporal_transformer, "
+                             "full_finetune, an adapter ...)")
 
     def training_step(self, model: TransferModel, batch: dict[str, Any]) -> StepOutput:
         head = self._head()
         if not head.trains:
             raise ValueError("recognition: the zero_shot head trains nothing; evaluate it with `vidlift validate` "
                                "or `vidlift test` (or pick head similarity, text_init or linear to train)")
+        self._check_something_trains()
         head.reset_cache()
         video, labels = batch["video"], batch["label"]
         if video.ndim != 5:
             raise ValueError(f"recognition: training clips must be (B, T, 3, S, S), got {tuple(video.shape)}")
         if bool((labels < 0).any()):
             raise ValueError("recognition: a training batch holds unlabelled clips")
+        targets = None
+        if self._mix is not None:  # one draw per batch, from (seed, epoch, its clips): resumable
+            video, targets = self._mix(video, labels, generator=batch_generator(self.seed, self._epoch, batch["index"]))
         out = model.encode_video(video)
         text = head.class_text(model)  # (C, E), recomputed (with gradient) for the similarity head
         logits = head(model, out, text=text)
-        if self.loss == "kl":
+        if self.loss == "kl" and self.templates:  # ActionCLIP: each clip's class in its drawn template
+            clip_text = head.clip_texts(model, labels, batch["template"])
+            task_loss = actionclip_kl_on_texts(model, out, clip_text, labels)
+        elif self.loss == "kl":
             task_loss = actionclip_kl_loss(model, out, text, labels)
+        elif targets is not None:
+            task_loss = soft_target_cross_entropy(logits, targets.to(logits.device))
         else:
             task_loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
-        aux = model.auxiliary_losses(out, text=text, logits=logits, pixels=video, class_texts=self.class_texts,
-                                     prompt=self.prompt)
+        aux = model.auxiliary_losses(out, text=text)
         loss = task_loss + sum(aux.values()) if aux else task_loss
         logs = {"task_loss": float(task_loss.detach()),
                 "top1": float((logits.detach().argmax(-1) == labels).float().mean())}
@@ -255,13 +315,20 @@ class RecognitionTask(Task):
 
     @property
     def trains(self) -> bool:
-        """False for the zero_shot head (evaluation only)."""
-        return HEADS[self.head_name].trains
+        """False for the zero_shot head (evaluation only). Raises ValueError, saying how to
+        train the classifier, when Text4Vis' frozen classifier is all the run has (after
+        :meth:`setup`)."""
+        if not HEADS[self.head_name].trains:
+            return False
+        self._check_something_trains()
+        return True
 
     def extra_repr(self) -> str:
         dense = f" stride {self.sampling.stride}" if self.sampling.sampling == "dense" else ""
+        extra = "".join(f", {k}" for k, on in (("mixup", self.mixup is not None),
+                                                 (f"{len(self.templates)} templates", bool(self.templates))) if on)
         return (f"format={self.data.name}, head={self.head_name}, frames={self.frames} ({self.sampling.sampling}{dense}), "
-                f"views={self.test_clips}x{self.test_crops}, few_shot={self.few_shot}")
+                f"views={self.test_clips}x{self.test_crops}, few_shot={self.few_shot}{extra}")
 
 
 __all__ = ["RecognitionTask", "DEFAULT_PROMPT"]
