@@ -11,7 +11,12 @@ import torch
 
 from vidlift.backbones.layers import BlockContext
 from vidlift.transfer import MeanPool, TransferCompositionError, TransferModel, VideoFeatures
-from vidlift.transfer.adapted.extra_models import XCLIP, DividedSpaceTime, DividedTemporalAttention, MultiFrameIntegration
+from vidlift.transfer.adapted.extra_models import (
+    XCLIP,
+    DividedSpaceTime,
+    DividedTemporalAttention,
+    MultiFrameIntegration,
+)
 
 from .conftest import ARCHS, clips, deeper_tiny, frames, perturb, tiny_backbone
 

@@ -87,6 +87,29 @@ def test_mean_pool_is_the_mean_of_the_frozen_frame_embeddings():
     assert model.parameter_report().trainable == 0
 
 
+def test_normalize_frames_follows_clip4clip_meanp_and_seqtransf():
+    assert MeanPoolHead().normalize_frames is False and TemporalTransformer().normalize_frames is False
+    video = clips(2, 4, seed=3)
+    model = _build([MeanPoolHead(normalize_frames=True)])
+    with torch.no_grad():
+        out = model.encode_video(video)
+        frames = model.backbone.encode_video(video)
+    unit = frames / frames.norm(dim=-1, keepdim=True)  # CLIP4Clip: visual_output / visual_output.norm(...)
+    torch.testing.assert_close(out.embedding, unit.mean(1))
+    assert (out.embedding - frames.mean(1)).abs().max() > 1e-3  # not the plain mean
+    torch.testing.assert_close(out.pre_projection, out.features.pooled.mean(1))  # the pre-projection mean, as meanP
+    plain, normed = _build([TemporalTransformer()]), _build([TemporalTransformer(normalize_frames=True)])
+    normed.load_state_dict(plain.state_dict())
+    _perturb(plain)
+    normed.load_state_dict(plain.state_dict())
+    feats = _frames_features(plain, video)
+    with torch.no_grad():
+        h = plain.roles["video_head"].eval().frame_outputs(feats)  # transformer on the raw frames + residual
+        torch.testing.assert_close(normed.roles["video_head"].eval()(feats), (h / h.norm(dim=-1, keepdim=True)).mean(1))
+        torch.testing.assert_close(plain.roles["video_head"](feats), h.mean(1))
+    assert "L2-normalised" in normed.parameter_report().insertions[0].what
+
+
 def test_temporal_conv_starts_as_mean_pool_and_mixes_neighbouring_frames():
     model = _build([TemporalConv()], "tiny-siglip")
     feats = _frames_features(model, clips(2, 4))

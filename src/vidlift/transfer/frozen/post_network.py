@@ -6,13 +6,20 @@ survey's "post-network tuning" family). Three video heads, each a
 - :class:`MeanPoolHead` — the parameter-free average over frames (CLIP4Clip's *meanP*);
 - :class:`TemporalTransformer` — CLIP4Clip's *seqTransf*: frame position embeddings and a
   small transformer over the frames, with a residual to the frame embeddings, then the mean;
-- :class:`TemporalConv` — a residual two-layer 1-D convolution over the frames (the
-  ``ConvHead`` R²-Tuning runs on CLIP frame features), zero-initialised so it starts as meanP.
+- :class:`TemporalConv` — vidlift's own residual two-layer 1-D convolution over the frames,
+  zero-initialised so it starts as meanP (a baseline, not a published method).
 
 The heads read only ``VideoFeatures.frames``, so they train from cached features, and they
 compose with strategies that adapt the backbone (LoRA + temporal transformer is the survey's
 recommended pairing, since LoRA alone models no time): ``needs_frozen_backbone`` is False.
 Each head has ``frame_outputs(features) -> (B, T, E)``, the per-frame sequence before the mean.
+
+``normalize_frames`` (meanP and seqTransf, default False): L2-normalise every frame's output
+before the mean, as CLIP4Clip's ``_loose_similarity`` (``modules/modeling.py``) divides each
+frame of ``visual_output`` by its norm just before ``_mean_pooling_for_similarity_visual`` —
+after seqTransf's residual for seqTransf, on CLIP's raw frame embeddings for meanP; the
+transformer itself reads the un-normalised frames. (CLIP4Clip normalises the mean again; the
+logits normalise the clip embedding anyway.)
 """
 
 from __future__ import annotations
@@ -44,20 +51,38 @@ def _frames(features: VideoFeatures, module: nn.Module) -> torch.Tensor:
 
 
 # -- meanP -------------------------------------------------------------------------------------
+class NormalizedMeanPool(MeanPool):
+    """CLIP4Clip's meanP as its code computes it: each frame embedding L2-normalised, then the
+    mean: (B, T, E) -> (B, E). ``pre_projection`` stays :class:`MeanPool`'s (the mean of the
+    pooled frame features): the normalisation lives in the joint space."""
+
+    def forward(self, features: VideoFeatures) -> torch.Tensor:
+        return F.normalize(features.frames, dim=-1).mean(1)
+
+
 @dataclass
 class MeanPoolHead(Strategy):
     """Mean pooling over frames (Luo et al., "CLIP4Clip: An Empirical Study of CLIP for End to
     End Video Clip Retrieval", Neurocomputing 2022, the parameter-free *meanP* similarity).
-    ``(B, T, E) -> (B, E)``: the average of the frozen frame embeddings. No parameters; it is
-    also what a model without a video head does, declared here so it can be named and compared.
+    ``(B, T, E) -> (B, E)``: the average of the frozen frame embeddings, each L2-normalised
+    first with ``normalize_frames`` (CLIP4Clip's code; module docstring). No parameters;
+    without the normalisation it is also what a model without a video head does, declared here
+    so it can be named and compared.
     """
 
     name: ClassVar[str] = "mean_pool"
     family: ClassVar[str] = "post-network tuning"
     paper: ClassVar[str] = "Luo et al., Neurocomputing 2022 (arXiv 2104.08860), meanP"
+    normalize_frames: bool = False
+
+    def __post_init__(self) -> None:
+        check_bool(self.name, "normalize_frames", self.normalize_frames)
 
     def apply(self, model: TransferModel) -> None:
-        model.set_role("video_head", MeanPool(), "mean over frames (meanP)")
+        if self.normalize_frames:
+            model.set_role("video_head", NormalizedMeanPool(), "mean over L2-normalised frames (CLIP4Clip's meanP)")
+        else:
+            model.set_role("video_head", MeanPool(), "mean over frames (meanP)")
 
 
 # -- seqTransf ---------------------------------------------------------------------------------
@@ -67,11 +92,14 @@ class TemporalTransformerHead(nn.Module):
     P is a learned table of ``max_frames`` frame position embeddings (E); the transformer is
     ``layers`` pre-LN residual attention blocks of width E (CLIP text blocks: attention, then a
     4E MLP), ``heads`` heads, no attention mask (every frame sees every frame).
-    :meth:`init_from` starts both as copies of a text tower's.
+    :meth:`init_from` starts both as copies of a text tower's. With ``normalize_frames`` each
+    frame of the output is L2-normalised before the mean (CLIP4Clip's code).
     """
 
-    def __init__(self, dim: int, layers: int, heads: int, max_frames: int, act: str, ln_eps: float) -> None:
+    def __init__(self, dim: int, layers: int, heads: int, max_frames: int, act: str, ln_eps: float,
+                 normalize_frames: bool = False) -> None:
         super().__init__()
+        self.normalize_frames = normalize_frames
         self.frame_position_embeddings = nn.Parameter(torch.zeros(max_frames, dim))
         self.transformer = Transformer(dim, layers, heads, 4 * dim, act, ln_eps)
         # CLIP4Clip's init_weights (BERT-style): normal(0, 0.02) weights, zero biases, unit norms.
@@ -100,7 +128,8 @@ class TemporalTransformerHead(nn.Module):
         return h + x  # CLIP4Clip adds the original frame embeddings back
 
     def forward(self, features: VideoFeatures) -> torch.Tensor:
-        return self.frame_outputs(features).mean(1)
+        h = self.frame_outputs(features)
+        return (F.normalize(h, dim=-1) if self.normalize_frames else h).mean(1)
 
 
 @dataclass
@@ -119,7 +148,10 @@ class TemporalTransformer(Strategy):
     (``init_from_text``; the text encoder offers them through ``TextEncoder.transformer_init``);
     otherwise normal(0, 0.02) init of blocks of CLIP's text design (QuickGELU, LN eps 1e-5).
     Only the head trains (12.65M parameters at ViT-B/32). ``max_frames`` (None: the text
-    context length, 77 without a text encoder) bounds T.
+    context length, 77 without a text encoder) bounds T. ``normalize_frames`` (default False,
+    vidlift's behaviour so far): L2-normalise each output frame before the mean, where
+    CLIP4Clip's ``_loose_similarity`` does (after the residual; the transformer reads the raw
+    frames); turn it on to reproduce CLIP4Clip.
     """
 
     name: ClassVar[str] = "temporal_transformer"
@@ -129,12 +161,14 @@ class TemporalTransformer(Strategy):
     heads: int | None = None
     max_frames: int | None = None
     init_from_text: bool = True
+    normalize_frames: bool = False
 
     def __post_init__(self) -> None:
         check_int(self.name, "layers", self.layers)
         check_int(self.name, "heads", self.heads, optional=True)
         check_int(self.name, "max_frames", self.max_frames, optional=True)
         check_bool(self.name, "init_from_text", self.init_from_text)
+        check_bool(self.name, "normalize_frames", self.normalize_frames)
 
     def apply(self, model: TransferModel) -> None:
         e = model.embed_dim
@@ -143,8 +177,11 @@ class TemporalTransformer(Strategy):
         if e % heads:
             raise TransferCompositionError(f"{self.name}: embedding width {e} is not divisible by {heads} heads")
         rows = self.max_frames or (text.context_length if text is not None else _DEFAULT_ROWS)
-        head = TemporalTransformerHead(e, self.layers, heads, rows, _DEFAULT_ACT, _DEFAULT_LN_EPS)
+        head = TemporalTransformerHead(e, self.layers, heads, rows, _DEFAULT_ACT, _DEFAULT_LN_EPS,
+                                       self.normalize_frames)
         what = f"seqTransf {self.layers}x{e}, {heads} heads"
+        if self.normalize_frames:
+            what += ", L2-normalised frames"
         init = text.transformer_init(e, self.layers, heads) if self.init_from_text and text is not None else None
         if init is not None:
             head.init_from(*init)
@@ -183,15 +220,17 @@ class TemporalConvHead(nn.Module):
 
 @dataclass
 class TemporalConv(Strategy):
-    """Residual 1-D temporal convolution over the frame embeddings, then the mean: the
-    ``ConvHead`` that R²-Tuning (Liu et al., "R²-Tuning: Efficient Image-to-Video Transfer
-    Learning for Video Temporal Grounding", ECCV 2024; github.com/yeliudev/R2-Tuning,
-    ``models/blocks.py``) runs over CLIP frame features — Conv1d(k=3) -> ReLU -> Conv1d(k=3) —
-    used here as a video head with a pre-LayerNorm and a residual to the frames, as CLIP4Clip's
-    sequential heads (seqLSTM / seqTransf) add their output to the frame embeddings. The
-    second convolution is zero-initialised, so training starts from meanP. A convolution
-    alone would be useless before a mean (a linear filter followed by the mean only reweights
-    the clip ends); the ReLU between the two makes it a temporal feature detector.
+    """Residual 1-D temporal convolution over the frame embeddings, then the mean: vidlift's
+    own simple temporal baseline, not a published method. LayerNorm, Conv1d(k) -> ReLU ->
+    Conv1d(k) over T, added to the frames as CLIP4Clip's sequential heads (seqLSTM /
+    seqTransf) add their output to the frame embeddings (Luo et al., Neurocomputing 2022). The
+    two-convolution shape is that of R²-Tuning's ``ConvHead`` (Liu et al., ECCV 2024;
+    ``models/blocks.py``), but there it is a prediction head — the class (saliency) and
+    boundary heads that map the feature pyramid's states to 1 or 2 outputs per clip — not a
+    temporal module on CLIP frame features. The second convolution is zero-initialised, so
+    training starts from meanP. A convolution alone would be useless before a mean (a linear
+    filter followed by the mean only reweights the clip ends); the ReLU between the two makes
+    it a temporal feature detector.
 
     ``(B, T, E) -> (B, E)``; ``hidden`` (None: E) channels, ``kernel_size`` 3. Only the head
     trains (1.57M parameters at E = 512).
@@ -199,7 +238,7 @@ class TemporalConv(Strategy):
 
     name: ClassVar[str] = "temporal_conv"
     family: ClassVar[str] = "post-network tuning"
-    paper: ClassVar[str] = "Liu et al., ECCV 2024 (arXiv 2404.00801), ConvHead; Luo et al. 2022 residual"
+    paper: ClassVar[str] = "none (vidlift baseline; residual as Luo et al. 2022, conv shape of R²-Tuning's ConvHead)"
     kernel_size: int = 3
     hidden: int | None = None
 
@@ -216,4 +255,7 @@ class TemporalConv(Strategy):
                        f"temporal conv {e}->{hidden}->{e}, k={self.kernel_size}")
 
 
-__all__ = ["MeanPoolHead", "TemporalTransformer", "TemporalTransformerHead", "TemporalConv", "TemporalConvHead"]
+__all__ = [
+    "MeanPoolHead", "NormalizedMeanPool", "TemporalTransformer", "TemporalTransformerHead", "TemporalConv",
+    "TemporalConvHead",
+]

@@ -144,8 +144,9 @@ class EVLHead(nn.Module):
     position embedding (T × D, zeros), temporal cross attention from block i's frozen q / k —
     then decoder layer j lets the query attend to all T·N tokens. The query's output goes
     through LayerNorm, dropout and a linear map D -> E (EVL's classifier, here into the joint
-    space); :meth:`encode` also gives the normed query output as ``pre_projection``. Frozen blocks (for q / k, :class:`~vidlift.backbones.contract.TowerBlock`) are held
-    in a plain list, so they are not parameters of the head.
+    space); :meth:`encode` also gives the normed query output as ``pre_projection``. Frozen
+    blocks (for q / k, :class:`~vidlift.backbones.contract.TowerBlock`) are held in a plain
+    list, so they are not parameters of the head.
     """
 
     def __init__(self, width: int, embed_dim: int, layer_ids: list[int], heads: int, mlp_factor: float,
