@@ -1,5 +1,5 @@
-"""Recognition metrics: hand-computed cases, and agreement with torchmetrics where the
-definitions coincide (and the one place where they differ, on purpose)."""
+"""Recognition metrics: hand-computed cases (mean class accuracy as mmaction2 defines it), and
+agreement with torchmetrics."""
 
 from __future__ import annotations
 
@@ -43,13 +43,18 @@ def test_mean_class_accuracy_by_hand():
     assert m == pytest.approx({"top1": 0.4, "top5": 1.0, "mean_class_accuracy": 0.375})
 
 
-def test_classes_absent_from_the_split_are_left_out():
-    # 3 classes; class 2 has no clip (and is predicted for the last clip).
-    scores = torch.tensor([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.7]])
+def test_a_predicted_class_absent_from_the_split_counts_as_zero():
+    # mmaction2 mean_class_accuracy: its confusion matrix spans the union of true and predicted
+    # classes, and a row without clips counts hit / cnt if cnt else 0.0.
+    # 4 classes; class 2 has no clip but is predicted for the last clip; class 3 is neither.
+    scores = torch.tensor([[0.9, 0.05, 0.05, 0.0], [0.2, 0.7, 0.1, 0.0], [0.1, 0.8, 0.1, 0.0], [0.1, 0.2, 0.7, 0.0]])
     labels = torch.tensor([0, 1, 1, 0])
     acc = per_class_accuracy(scores, labels)
-    assert acc[:2].tolist() == [0.5, 1.0] and math.isnan(acc[2])
-    assert mean_class_accuracy(scores, labels) == pytest.approx(0.75)
+    assert acc[:2].tolist() == [0.5, 1.0] and math.isnan(acc[2]) and math.isnan(acc[3])
+    # union {0, 1, 2}: (1/2 + 2/2 + 0) / 3 = 0.5 (leaving class 2 out would give 0.75)
+    assert mean_class_accuracy(scores, labels) == pytest.approx(0.5)
+    # predicted nowhere and absent: left out; here every class is a label -> the mean of recalls
+    assert mean_class_accuracy(scores[:3], torch.tensor([0, 1, 2])) == pytest.approx((1 + 1 + 0) / 3)
 
 
 def test_nll_and_empty_and_bad_input():
@@ -88,10 +93,8 @@ def test_torchmetrics_macro_with_absent_classes():
     want = tm.accuracy(scores, labels, task="multiclass", num_classes=4, average="macro")
     assert mean_class_accuracy(scores, labels) == pytest.approx(float(want)) == pytest.approx((1 + 1 + 0.5) / 3)
     # Class 3 never occurs but is predicted (for a class-2 clip, so class 2 drops to 0 of 2):
-    # torchmetrics counts class 3 with recall 0 (mean over 4); the mean class accuracy of the
-    # literature (mmaction2's mean_class_accuracy) leaves it out (mean over 3).
+    # both count class 3 with recall 0 (mean over 4), as mmaction2 does.
     scores[3] = torch.tensor([0.1, 0.1, 0.2, 0.6])
     ours = mean_class_accuracy(scores, labels)
     theirs = float(tm.accuracy(scores, labels, task="multiclass", num_classes=4, average="macro"))
-    assert ours == pytest.approx((1 + 1 + 0) / 3)
-    assert theirs == pytest.approx((1 + 1 + 0 + 0) / 4)
+    assert ours == pytest.approx(theirs) == pytest.approx((1 + 1 + 0 + 0) / 4)

@@ -5,12 +5,13 @@ Definitions (the ones Kinetics, SSv2, UCF101 and HMDB51 results are reported wit
 - **top-k accuracy**: the share of clips whose true class is among the k highest scores
   (Kinetics' official metric reports top-1 and top-5; Kay et al., arXiv 1705.06950). With
   fewer than 5 classes, top-5 is computed with k = C (and is then 1).
-- **mean class accuracy**: the top-1 recall of each class, averaged over classes — the
-  ActivityNet/Kinetics-challenge "mean class accuracy" and mmaction2's
-  ``mean_class_accuracy``. Classes with no clip in the split are **left out** of the mean
-  (their recall is undefined), whether or not a clip was predicted as them. (torchmetrics'
-  ``accuracy(average="macro")`` leaves out only classes that are neither a label nor a
-  prediction; a class that is predicted but absent from the labels counts there as 0.)
+- **mean class accuracy**: the top-1 recall of each class, averaged over classes, as
+  mmaction2's ``mean_class_accuracy`` (``mmaction/evaluation/functional/accuracy.py``, the
+  metric AIM's and mmaction2's configs report): it averages over the classes of its
+  ``confusion_matrix``, the union of the true and the predicted classes, and a class that is
+  predicted but has no clip in the split counts as 0 (``hit / cnt if cnt else 0.0``). A class
+  that is neither a label nor a prediction is left out. torchmetrics'
+  ``accuracy(average="macro")`` gives the same value.
 
 All values are fractions in [0, 1]; an empty split gives NaN. Ties in the scores are broken
 by ``torch.topk`` (as in torchmetrics); real-valued scores rarely tie.
@@ -44,7 +45,8 @@ def top_k_accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> fl
 
 
 def per_class_accuracy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Top-1 recall of each class, (C,) float; NaN for classes without a clip in ``labels``."""
+    """Top-1 recall of each class, (C,) float; NaN for classes without a clip in ``labels``
+    (their recall is undefined; :func:`mean_class_accuracy` counts those that are predicted as 0)."""
     _check(scores, labels)
     c = scores.shape[1]
     labels = labels.long().cpu()
@@ -55,10 +57,14 @@ def per_class_accuracy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tens
 
 
 def mean_class_accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean over the classes present in ``labels`` of their top-1 recall (see module doc)."""
+    """Mean top-1 recall over the classes that are a label or a prediction, a predicted class
+    without clips counting 0 (mmaction2's definition, see module doc)."""
     acc = per_class_accuracy(scores, labels)
-    present = acc[~acc.isnan()]
-    return float(present.mean()) if present.numel() else math.nan
+    predicted = torch.zeros(acc.shape[0], dtype=torch.bool)
+    predicted[scores.argmax(1).cpu()] = True
+    counted = torch.where(acc.isnan() & predicted, torch.zeros_like(acc), acc)
+    counted = counted[~counted.isnan()]
+    return float(counted.mean()) if counted.numel() else math.nan
 
 
 def classification_metrics(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
