@@ -18,6 +18,7 @@ _EXPORTS = {
     "classification_metrics": ".metrics",
     "sample_few_shot": ".few_shot",
     "RecognitionClips": ".clips",
+    "ClipSampling": ".clips",
     "eval_sampler": ".clips",
 }
 
