@@ -13,6 +13,7 @@ from vidlift.backbones.layers import BlockContext
 from vidlift.transfer import MeanPool, TransferCompositionError, TransferModel, VideoFeatures
 from vidlift.transfer.adapted.extra_models import (
     XCLIP,
+    CrossFrameMessage,
     DividedSpaceTime,
     DividedTemporalAttention,
     MultiFrameIntegration,
@@ -228,6 +229,32 @@ def test_xclip_video_head_is_the_multi_frame_integration_transformer():
     torch.testing.assert_close(head(feats), 2 * MeanPool()(feats) + head.position.embedding.mean(0))
     # Other clip lengths: the position table is resized.
     assert head(VideoFeatures(torch.randn(2, 7, model.embed_dim))).shape == (2, model.embed_dim)
+
+
+def _uniform_bound_and_std(w: torch.Tensor, bound: float) -> None:
+    """w ~ U(-bound, bound): inside the bound, reaching near it, std bound / sqrt(3) (within 3%)."""
+    assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
+    assert abs(w.std().item() - bound / 3**0.5) < 0.03 * bound / 3**0.5
+
+
+def test_xclip_attention_inits_follow_nn_multihead_attention():
+    d = 512
+    torch.manual_seed(0)
+    msg = CrossFrameMessage(d, 8, class_token=True).message_attn
+    packed = (6 / (d + 3 * d)) ** 0.5  # Xavier over the packed (3D, D) in-projection, as nn.MultiheadAttention
+    for proj in (msg.q_proj, msg.k_proj, msg.v_proj):
+        _uniform_bound_and_std(proj.weight, packed)
+        assert torch.equal(proj.bias, torch.zeros(d))
+    _uniform_bound_and_std(msg.out_proj.weight, d**-0.5)  # nn.Linear's default, kept by nn.MultiheadAttention
+    assert torch.equal(msg.out_proj.bias, torch.zeros(d))
+    mit = MultiFrameIntegration(8, d)
+    attn, mlp = mit.layers.blocks[0].attn, mit.layers.blocks[0].mlp
+    for proj in (attn.q_proj, attn.k_proj, attn.v_proj):
+        _uniform_bound_and_std(proj.weight, packed)
+        assert torch.equal(proj.bias, torch.zeros(d))
+    for lin in [attn.out_proj] + [m for m in mlp.modules() if isinstance(m, torch.nn.Linear)]:
+        assert abs(lin.weight.std().item() - 0.02) < 0.001  # trunc normal(0.02) (cut at ±2, i.e. not at all)
+        assert torch.equal(lin.bias, torch.zeros_like(lin.bias))
 
 
 def test_xclip_train_backbone_declares_the_whole_image_tower():

@@ -1,9 +1,12 @@
 """Small pieces the strategies' modules share: stochastic depth (drop path) and its per-block
-schedule. One of each: every strategy with a drop-path hyper-parameter uses these."""
+schedule, and PyTorch's ``nn.MultiheadAttention`` initialisation for vidlift's attention. One
+of each: every strategy with a drop-path hyper-parameter, or a reference built on
+``nn.MultiheadAttention``, uses these."""
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 
 def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -38,4 +41,23 @@ def linear_drop_path_rates(depth: int, rate: float) -> list[float]:
     return [float(r) for r in torch.linspace(0, rate, depth, dtype=torch.float64)]
 
 
-__all__ = ["drop_path", "drop_path_clips", "linear_drop_path_rates"]
+@torch.no_grad()
+def init_like_torch_mha(attn: nn.Module) -> None:
+    """Initialise vidlift's :class:`~vidlift.backbones.layers.Attention` (separate q / k / v /
+    out projections of width D) as ``nn.MultiheadAttention._reset_parameters`` initialises its
+    packed one: Xavier-uniform over the stacked (3D, D) input projection — bound
+    sqrt(6 / (D + 3D)), not the sqrt(6 / 2D) of three separate (D, D) matrices — zero input and
+    output biases, and the output weight left at ``nn.Linear``'s default (which is what
+    ``nn.MultiheadAttention``'s ``out_proj`` keeps)."""
+    q, k, v = attn.q_proj, attn.k_proj, attn.v_proj
+    packed = torch.empty(3 * q.out_features, q.in_features, dtype=q.weight.dtype, device=q.weight.device)
+    nn.init.xavier_uniform_(packed)
+    for proj, w in zip((q, k, v), packed.chunk(3)):
+        proj.weight.copy_(w)
+        if proj.bias is not None:
+            proj.bias.zero_()
+    if attn.out_proj.bias is not None:
+        attn.out_proj.bias.zero_()
+
+
+__all__ = ["drop_path", "drop_path_clips", "linear_drop_path_rates", "init_like_torch_mha"]

@@ -25,7 +25,7 @@ from ...backbones.contract import TowerBlock
 from ...backbones.layers import Attention, BlockContext, Transformer
 from ..base import Strategy, VideoFeatures
 from ..checks import check_bool, check_int, check_probability
-from ..layers import drop_path_clips, linear_drop_path_rates
+from ..layers import drop_path_clips, init_like_torch_mha, linear_drop_path_rates
 from ..model import TransferModel
 from .adapters import TemporalEmbedding, frames_of, from_time_sequences, last_blocks, time_sequences
 
@@ -77,9 +77,12 @@ class CrossFrameMessage(nn.Module):
     contiguous grid for other hooks. It also runs through the block's MLP, which the reference
     skips; the MLP acts per token and the token is dropped, so the frame's tokens are the same.
 
-    New modules keep PyTorch's default init, as in the reference (its ``init_weights`` is never
-    called before the CLIP weights are loaded); the message LayerNorm has PyTorch's eps 1e-5, as
-    the reference's.
+    New modules keep PyTorch's default init, as in the reference (``cct.py``: its
+    ``init_weights`` is never called before the CLIP weights are loaded): ``message_fc`` is a
+    default ``nn.Linear``, and the message attention, an ``nn.MultiheadAttention`` there, gets
+    that module's own init — Xavier-uniform over the packed (3D, D) input projection, zero
+    biases (:func:`~vidlift.transfer.layers.init_like_torch_mha`). The message LayerNorm has
+    PyTorch's eps 1e-5, as the reference's.
     """
 
     def __init__(self, dim: int, heads: int, class_token: bool, ln_eps: float = 1e-5) -> None:
@@ -87,6 +90,7 @@ class CrossFrameMessage(nn.Module):
         self.message_fc = nn.Linear(dim, dim)
         self.message_ln = nn.LayerNorm(dim, eps=ln_eps)
         self.message_attn = Attention(dim, heads)
+        init_like_torch_mha(self.message_attn)
         self.class_token = class_token
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
@@ -116,8 +120,11 @@ class DropMessage(nn.Module):
 class MultiFrameIntegration(nn.Module):
     """X-CLIP's multi-frame integration transformer (MIT), the video head: frames (B, T, E)
     + a learned position embedding -> ``layers`` transformer layers (E // 64 heads, QuickGELU
-    MLP ×4) -> + frames (residual) -> mean over T -> (B, E). Linear layers and the position
-    embedding ~ trunc normal(0.02), as the reference; a clip of another length than
+    MLP ×4) -> + frames (residual) -> mean over T -> (B, E). Init as the reference's
+    (``mit.py``): its ``_init_weights`` gives every ``nn.Linear`` — the MLP and the attention's
+    output projection — trunc normal(0.02) and zero bias, and the position embedding trunc
+    normal(0.02); the attention's packed input projection is no ``nn.Linear`` and keeps
+    ``nn.MultiheadAttention``'s Xavier-uniform with zero bias. A clip of another length than
     ``num_frames`` gets the position table linearly resized."""
 
     def __init__(self, num_frames: int, dim: int, layers: int = 1) -> None:
@@ -126,6 +133,8 @@ class MultiFrameIntegration(nn.Module):
         # X-CLIP's ResidualAttentionBlocks: pre-LN (eps 1e-5), QuickGELU MLP ×4.
         self.layers = Transformer(dim, layers, _heads_for(dim), 4 * dim, "quick_gelu", 1e-5)
         _trunc_normal_init(self.layers)
+        for block in self.layers.blocks:
+            init_like_torch_mha(block.attn)  # q / k / v only; out_proj keeps the trunc normal (bias already 0)
         nn.init.trunc_normal_(self.position.embedding, std=0.02)
 
     def forward(self, features: VideoFeatures) -> torch.Tensor:
