@@ -54,7 +54,8 @@ def _rows(suffix: str, head: list[str], methods: list[tuple[str, list[dict], lis
             for label, transfer, extra in methods]
 
 
-# The adapted-feature families and distillation, each with the task's post-network head.
+# The adapted-feature families and tower compression (the student-tower distillation), each with the
+# task's post-network head.
 ADAPTED = [
     ("adapter: AIM", [{"name": "aim"}], []),
     ("LoRA (q, v)", [{"name": "lora"}], ["optim.lr=2.0e-3"]),
@@ -62,7 +63,7 @@ ADAPTED = [
     ("partial tuning: last 2 blocks", [{"name": "partial_tuning"}], ["optim.lr=2.0e-4"]),
     ("extra models: divided space-time attention", [{"name": "divided_st"}], ["optim.lr=2.0e-4"]),
     ("full fine-tuning (image tower)", [{"name": "full_finetune", "towers": ["visual"]}], ["optim.lr=2.0e-4"]),
-    ("knowledge distillation (student tower)", [{"name": "distillation"}], []),
+    ("knowledge distillation (student tower)", [{"name": "tower_compression"}], []),
 ]
 
 # Open-ended QA: one row per frozen-root family plus the two most-used adapted ones (the

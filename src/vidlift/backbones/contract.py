@@ -228,8 +228,8 @@ class VisionLanguageBackbone(nn.Module, ABC):
 
     def image_tower_like(self, width: int, layers: int, heads: int, who: str) -> nn.Module:
         """A freshly initialised image tower of this family's design (patch size, resolution,
-        pooling, activation, norms) at another size, for training from scratch (distillation
-        students): ``forward(video (B, T, C, H, W))`` -> a :class:`~vidlift.backbones.vision.
+        pooling, activation, norms) at another size, for training from scratch (the
+        tower_compression student): ``forward(video (B, T, C, H, W))`` -> a :class:`~vidlift.backbones.vision.
         VisionOutput` whose ``pooled`` is (B, T, width). A family that cannot build one refuses
         with :class:`BackboneCapabilityError` naming ``who`` (the default)."""
         raise BackboneCapabilityError(who, self.family, "an image tower of its own design at another size")

@@ -1,5 +1,5 @@
 """A content-addressed cache of frozen backbone features, for training frozen-feature
-strategies (post-network tuning, side-tuning, distillation targets) without re-running the
+strategies (post-network tuning, side-tuning, tower_compression's teacher frames) without re-running the
 backbone every epoch.
 
 The key is a hash of what decides the features: the weights (sha256), the architecture, the preprocessing,

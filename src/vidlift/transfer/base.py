@@ -84,7 +84,7 @@ class VideoFeatures:
     tokens after ``ln_post`` (``None`` when no strategy asked for them); layers: {block index:
     (B, T, N, D)} block outputs a strategy asked for; num_prefix_tokens: tokens before the
     patches (class token, prompts). ``teacher`` holds the frozen backbone's frames when a
-    distillation student produced ``frames``. ``pooled``: (B, T, D) the image tower's pooled
+    tower_compression student produced ``frames``. ``pooled``: (B, T, D) the image tower's pooled
     frame features before the projection into the joint space (``frames`` is their
     projection), or ``None`` where the frames did not come from the tower (a student encoder,
     an old cache).
@@ -135,7 +135,7 @@ class Strategy:
 
     ``trains_backbone`` says whether gradients must flow into the backbone (adapters, LoRA,
     prompts, partial and full tuning); ``needs_frozen_backbone`` that the method is only
-    meaningful on an untouched backbone (side-tuning, distillation teachers).
+    meaningful on an untouched backbone (side-tuning, tower compression's teacher tower).
     """
 
     name: ClassVar[str]

@@ -26,7 +26,7 @@ the backbone through *any* transfer strategy, end to end:
    sentence embedding.
 4. The grounding head (``head``: "moment_detr", "r2"; ``head_args`` its hyper-parameters)
    predicts windows and saliency and computes its losses; strategy auxiliary losses
-   (distillation) are added.
+   (tower_compression's) are added; ``distillation`` has no soft targets here and refuses.
 5. Windows become seconds (fractions of the video's clip units × ``clip_length``),
    post-processed (:func:`~.postprocess.postprocess_windows`: ``clamp`` to the duration,
    ``round_to_clip``, ``nms_threshold``, first ``max_predicted_windows``) and written in the
