@@ -56,11 +56,22 @@ def _trainable(model: TransferModel) -> set[str]:
 # -- full fine-tuning ---------------------------------------------------------------------
 @pytest.mark.parametrize("arch", ARCHS)
 def test_full_finetune_trains_every_backbone_weight(arch):
-    model = TransferModel(tiny_backbone(arch), [FullFinetune()], num_frames=4)
+    model = TransferModel(tiny_backbone(arch), [FullFinetune(freeze_token_embedding=False)], num_frames=4)
     every = {f"backbone.{n}" for n, _ in model.backbone.named_parameters()}
     assert _trainable(model) == every
     assert _step(model) == every  # all of them really receive gradient, logit scale included
     assert model.parameter_report().trainable == sum(p.numel() for p in model.backbone.parameters())
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_full_finetune_keeps_the_token_embedding_frozen_by_default_as_vifi_clip(arch):
+    model = TransferModel(tiny_backbone(arch), [FullFinetune()], num_frames=4)
+    table = model.backbone.text_encoder.token_embedding_weight
+    every = {f"backbone.{n}" for n, _ in model.backbone.named_parameters()}
+    assert not table.requires_grad and _trainable(model) == every - {"backbone.text.token_embedding.weight"}
+    assert _step(model) == _trainable(model) and table.grad is None
+    assert model.parameter_report().trainable == sum(p.numel() for p in model.backbone.parameters()) - table.numel()
+    assert "but the token embedding" in model.parameter_report().insertions[0].what
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -92,7 +103,8 @@ def _lr_of(model: TransferModel, lr: float) -> dict[str, float]:
 def test_layer_decay_and_new_module_rates():
     # tiny-clip: 2 visual blocks, 2 text blocks. decay 0.5: block i -> 0.5**(2 - i),
     # embeddings 0.5**3, everything above the blocks 1, other strategies' modules 10.
-    model = TransferModel(tiny_backbone("tiny-clip"), [FullFinetune(layer_decay=0.5), _NewModules()], num_frames=4)
+    full = FullFinetune(layer_decay=0.5, freeze_token_embedding=False)
+    model = TransferModel(tiny_backbone("tiny-clip"), [full, _NewModules()], num_frames=4)
     lrs = _lr_of(model, 1.0)
     expect = {
         "backbone.visual.patch_embed.weight": 0.125, "backbone.visual.pos_embed": 0.125,
@@ -211,8 +223,11 @@ def vit_b16(vit_b16_loaded):
 
 
 def test_vit_b16_counts(vit_b16):
-    full = TransferModel(vit_b16(), [FullFinetune()], num_frames=8).parameter_report()
-    assert full.trainable == pytest.approx(149.6e6, rel=0.01)  # whole CLIP ViT-B/16
+    full = TransferModel(vit_b16(), [FullFinetune(freeze_token_embedding=False)], num_frames=8).parameter_report()
+    assert full.trainable == pytest.approx(149.6e6, rel=0.01)  # whole CLIP ViT-B/16 (ActionCLIP)
+    vifi = TransferModel(vit_b16(), [FullFinetune()], num_frames=8).parameter_report()
+    assert vifi.trainable == full.trainable - 49_408 * 512  # the token table (vocabulary x text width)
+    assert vifi.trainable == pytest.approx(124.3e6, rel=0.01)  # ViFi-CLIP's 124.3M
     visual = TransferModel(vit_b16(), [FullFinetune(towers=("visual",))], num_frames=8).parameter_report()
     assert visual.trainable == pytest.approx(86e6, rel=0.01)  # image tower ≈ 86M
     bitfit = TransferModel(vit_b16(), [PartialTuning("biases")], num_frames=8).parameter_report().trainable

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..base import Strategy, TransferCompositionError
-from ..checks import check_number
+from ..checks import check_bool, check_number
 from ..model import TransferModel
 
 TOWERS = ("visual", "text")
@@ -56,9 +56,19 @@ class FullFinetune(Strategy):
     with a temporal head from another strategy.
 
     ``towers=("visual", "text")`` (ViFi-CLIP: both encoders) trains every backbone parameter,
-    logit scale (and SigLIP's bias) included; ``("visual",)`` trains the image tower and its
-    projection and leaves the text side and the temperature frozen (CLIP4Clip-style
-    video-only tuning with a fixed text space).
+    logit scale (and SigLIP's bias) included, except the text token table while
+    ``freeze_token_embedding`` (default True, ViFi-CLIP's); ``("visual",)`` trains the image
+    tower and its projection and leaves the text side and the temperature frozen
+    (CLIP4Clip-style video-only tuning with a fixed text space).
+
+    ``freeze_token_embedding``: ViFi-CLIP's trainer (``trainers/vificlip.py``, ``USE: both``)
+    turns on gradients for every parameter of its ``ViFiCLIP`` module, but that module holds
+    no token table: ``VLPromptLearner`` runs ``clip_model.token_embedding`` once, at build
+    time, and keeps the class prompts' embeddings as a buffer. So the token embedding (49,408
+    × 512 = 25.3M at ViT-B/16) stays frozen, and ViFi-CLIP trains 124.3M parameters, not
+    CLIP's 149.6M. ActionCLIP's optimiser takes ``model.parameters()`` whole, token table
+    included: ``freeze_token_embedding=False`` for it. The table is found through the
+    contract (``TextEncoder.token_embedding_weight``).
 
     Learning rates (``lr_scale``): ``layer_decay`` < 1 gives BEiT-style layer-wise decay
     (Bao et al., ICLR 2022; per tower of L blocks: block i gets decay**(L - i), the
@@ -82,6 +92,7 @@ class FullFinetune(Strategy):
     towers: tuple[str, ...] = ("visual", "text")
     layer_decay: float = 1.0
     new_module_lr_scale: float = 10.0
+    freeze_token_embedding: bool = True
 
     def __post_init__(self) -> None:
         try:
@@ -90,6 +101,7 @@ class FullFinetune(Strategy):
             raise ValueError(f"{self.name}: {e}") from None
         check_number(self.name, "layer_decay", self.layer_decay, 0.0, 1.0, low_open=True, high_open=False)
         check_number(self.name, "new_module_lr_scale", self.new_module_lr_scale, low=0.0, low_open=True)
+        check_bool(self.name, "freeze_token_embedding", self.freeze_token_embedding)
 
     def apply(self, model: TransferModel) -> None:
         clash = [s for s in model.strategies if s is not self and s.family in self.excludes]
@@ -97,12 +109,18 @@ class FullFinetune(Strategy):
             raise TransferCompositionError(
                 f"full_finetune already trains every backbone weight; combining it with {clash[0].name} "
                 f"({clash[0].family}) would freeze or re-parametrise those weights. Use one of them")
+        what = f"all weights of the {' and '.join(self.towers)} tower(s)"
         if self.towers == TOWERS:  # every weight of the backbone, joint-space scalars included
-            model.backbone.require_text(self.name)
+            text = model.backbone.require_text(self.name)
             names = model.backbone_parameter_names()
+            if self.freeze_token_embedding:  # ViFi-CLIP (class docstring)
+                table = text.token_embedding_weight
+                params = dict(model.backbone.named_parameters())
+                names = [n for n in names if params[n] is not table]
+                what += " but the token embedding"
         else:  # image tower + its projection only; text and temperature stay
             names = tower_names(model, "visual", self.name)
-        model.train_backbone(names, f"all weights of the {' and '.join(self.towers)} tower(s)")
+        model.train_backbone(names, what)
 
     def lr_scale(self, name: str, model: TransferModel) -> float | None:
         """``name`` as in ``model.named_parameters()``: a multiplier of the base learning rate."""
