@@ -36,12 +36,17 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from ..data.augment.train import AugmentConfig, AugmentError, RandAugmentConfig, check_augment, flip_probability
+
 
 @dataclass
 class DataConfig:
     batch_size: int = 8
     eval_batch_size: int | None = None  # None: batch_size
     num_workers: int = 0
+    # Training augmentation of the train split (vidlift.data.augment.AugmentConfig); null: none,
+    # the train split gets the backbone's test transform.
+    augment: AugmentConfig | None = None
 
 
 @dataclass
@@ -228,7 +233,13 @@ class _Sources:
 # -- errors ------------------------------------------------------------------------------------
 
 
+# Sections that default to null, whose keys the schema only knows once they are set.
+_OPTIONAL_SECTIONS: dict[str, type] = {"data.augment": AugmentConfig, "data.augment.rand_augment": RandAugmentConfig}
+
+
 def _known(section: str) -> list[str]:
+    if section in _OPTIONAL_SECTIONS:
+        return [f.name for f in dataclasses.fields(_OPTIONAL_SECTIONS[section])]
     schema = OmegaConf.structured(RunConfig)
     node = OmegaConf.select(schema, section) if section else schema
     return list(node.keys()) if isinstance(node, DictConfig) else []
@@ -291,6 +302,10 @@ def _apply(cfg: DictConfig, item: str) -> None:
     where = f"command line: override {item!r}"
     key, value = parse_override(item)
     _check_shape(key, value, where)
+    for section in _OPTIONAL_SECTIONS:
+        if key.startswith(section + ".") and OmegaConf.select(cfg, section) is None:
+            raise ConfigError(f"{where}: {section} is null (off); set it first, e.g. '{section}={{}}' for its "
+                              f"defaults, then {key}")
     try:
         cfg.merge_with_dotlist([item])
     except IndexError as e:  # a list item past the end
@@ -384,6 +399,31 @@ def _validate(cfg: dict[str, Any], sources: _Sources) -> None:
     if not (len(betas) == 2 and all(0 <= b < 1 for b in betas)):
         raise ConfigError(f"{where('optim.betas')}: optim.betas must be two numbers in [0, 1), e.g. [0.9, 0.999], "
                           f"got {betas!r}")
+    _validate_augment(cfg, TASKS[task["name"]], where)
+
+
+def _validate_augment(cfg: dict[str, Any], task_cls: type, where: Any) -> None:
+    """``data.augment``'s values, and an explicit flip on a dataset that declares itself not
+    flip-safe (``dataset.flip_safe: false``, or a format such as ssv2). What only the data can
+    tell (class names that name a direction) is checked when the train split is built."""
+    augment = cfg["data"]["augment"]
+    if augment is None:
+        return
+    try:
+        check_augment(augment)
+    except AugmentError as e:
+        raise ConfigError(f"{where(f'data.augment.{e.key}')}: {e}") from None
+    dataset = cfg["task"].get("dataset")
+    if augment["flip"] == "auto" or task_cls.dataset_kind is None or not isinstance(dataset, dict):
+        return
+    from ..data.datasets import DatasetConfig
+
+    safe, why = DatasetConfig(dataset, cfg["task"]["name"], task_cls.dataset_kind,
+                              task_keys=task_cls.dataset_task_keys).declared_flip_safety()
+    try:
+        flip_probability(augment["flip"], safe is not False, why)
+    except AugmentError as e:
+        raise ConfigError(f"{where('data.augment.flip')}: {e}") from None
 
 
 def _validate_task(task: dict[str, Any], cls: type, where: Any) -> None:

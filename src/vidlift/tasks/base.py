@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data.clips import collate_clips
+from ..data.datasets import DatasetConfig
 from ..data.transforms import VideoTransform
 
 if TYPE_CHECKING:
@@ -99,6 +100,17 @@ class Task(nn.Module, ABC):
         :func:`~vidlift.data.clips.collate_clips`; tasks whose items differ in length (whole
         videos for grounding) pad here and add masks. ``None`` (nothing decoded) is skipped."""
         return collate_clips(samples)
+
+    def flip_safety(self) -> tuple[bool, str]:
+        """Whether a left-right mirrored training clip keeps its annotation, and why: the
+        engine's ``data.augment.flip: auto`` mirrors only when it does. Read from the task's
+        :class:`~vidlift.data.datasets.DatasetConfig` (``self.data``,
+        :meth:`~vidlift.data.datasets.DatasetConfig.flip_safety`); a task without one is not
+        known to be safe."""
+        data = getattr(self, "data", None)
+        if isinstance(data, DatasetConfig):
+            return data.flip_safety()
+        return False, f"the {self.name} task declares no dataset to say so"
 
     @property
     def trains(self) -> bool:

@@ -42,8 +42,13 @@ KINDS: dict[str, type] = {LABELLED_CLIPS: ClassificationSample, CAPTIONED_VIDEOS
                           MOMENT_QUERIES: GroundingQuery, QUESTIONS: QASample}
 SPLITS = ("train", "val", "test", "predict")
 # Keys every format accepts: paths are relative to ``root``; ``max_missing_ratio`` is the
-# share of annotated videos whose files may be absent (see the readers).
-COMMON_KEYS = ("format", "root", "video_root", "max_missing_ratio")
+# share of annotated videos whose files may be absent (see the readers); ``flip_safe``
+# declares whether a mirrored clip keeps its annotation (see DatasetConfig.flip_safety).
+COMMON_KEYS = ("format", "root", "video_root", "max_missing_ratio", "flip_safe")
+# Words that name a horizontal direction: mirroring a clip left-right turns each into its
+# opposite ("from left to right", "rotating clockwise"). Up and down survive the mirror.
+_HORIZONTAL = re.compile(r"\b(left|right|leftwards?|rightwards?|clockwise|counter-?clockwise|anti-?clockwise)\b",
+                         re.IGNORECASE)
 
 
 def split_key(config: DatasetConfig, split: str) -> str | None:
@@ -53,6 +58,12 @@ def split_key(config: DatasetConfig, split: str) -> str | None:
     if split == "predict" and config.get("test") is not None:
         return "test"
     return None
+
+
+def names_horizontal_direction(text: str) -> bool:
+    """Whether ``text`` names a horizontal direction ("moving left", "Pushing something from
+    left to right", "rotating counter-clockwise"), which a left-right mirror would reverse."""
+    return _HORIZONTAL.search(text) is not None
 
 
 def class_text(name: str) -> str:
@@ -94,6 +105,10 @@ class DatasetFormat:
             as by default, the classes of the first configured split).
         class_text: a class name as text encoders read it (default :func:`class_text`).
         unlabelled_hint: how to get labels where a split comes unlabelled.
+        flip_safe: whether a left-right mirrored clip keeps its annotation: False for a
+            format whose labels name directions (SSv2: "Pushing something from left to
+            right"), True where it is known to hold; None (default) leaves it to the data
+            (see :meth:`DatasetConfig.flip_safety`).
     """
 
     name: str
@@ -106,6 +121,7 @@ class DatasetFormat:
     class_names: Callable[[DatasetConfig], Sequence[str] | None] | None = None
     class_text: Callable[[str], str] = class_text
     unlabelled_hint: str = ""
+    flip_safe: bool | None = None
 
     def __post_init__(self) -> None:
         if self.provides not in KINDS:
@@ -175,6 +191,9 @@ class DatasetConfig:
         if missing:
             raise ValueError(f"{who}: dataset ({fmt.name}) needs {', '.join(missing)}; "
                              f"required: {sorted(fmt.required)}, optional: {sorted(set(known) - set(fmt.required))}")
+        if mapping.get("flip_safe") is not None and not isinstance(mapping.get("flip_safe"), bool):
+            raise ValueError(f"{who}: dataset.flip_safe must be true or false (whether a mirrored clip keeps its "
+                             f"annotation), got {mapping.get('flip_safe')!r}")
         self.format, self.who = fmt, who
         self.options = dict(mapping)
         self._records: dict[str, Records] = {}
@@ -244,6 +263,34 @@ class DatasetConfig:
             raise ValueError(f"{self.who}: the {self.name} annotations name no class")
         return names
 
+    def declared_flip_safety(self) -> tuple[bool | None, str]:
+        """What the config (``flip_safe``) or the format declares about mirroring, without
+        reading any file: (True / False / None for "not declared", the reason)."""
+        if self.options.get("flip_safe") is not None:
+            return bool(self.options["flip_safe"]), f"dataset.flip_safe is {str(self.options['flip_safe']).lower()}"
+        if self.format.flip_safe is not None:
+            kind = "mirror-safe" if self.format.flip_safe else "direction-sensitive"
+            return self.format.flip_safe, f"the {self.name} format declares its labels {kind}"
+        return None, ""
+
+    def flip_safety(self) -> tuple[bool, str]:
+        """Whether a left-right mirrored training clip keeps its annotation, and why:
+        ``dataset.flip_safe`` if given, else the format's declaration, else the data: labelled
+        clips are safe unless a class name names a horizontal direction (left, right,
+        clockwise, ...); captions, queries and questions are free text that may ("turns
+        left"), so they are not known to be safe."""
+        declared, why = self.declared_flip_safety()
+        if declared is not None:
+            return declared, why
+        if self.format.provides != LABELLED_CLIPS:
+            return False, (f"{self.format.provides} are free text that may name a direction, and "
+                           f"dataset.flip_safe is not set")
+        named = [n for n in self.class_names() if names_horizontal_direction(n)]
+        if named:
+            shown = ", ".join(repr(n) for n in named[:3]) + (" ..." if len(named) > 3 else "")
+            return False, f"{len(named)} class name(s) name a horizontal direction: {shown}"
+        return True, "no class name names a horizontal direction"
+
     def __repr__(self) -> str:
         return f"DatasetConfig({self.options!r})"
 
@@ -251,5 +298,5 @@ class DatasetConfig:
 __all__ = [
     "CAPTIONED_VIDEOS", "COMMON_KEYS", "FORMATS", "KINDS", "LABELLED_CLIPS", "MOMENT_QUERIES", "QUESTIONS", "SPLITS",
     "DatasetConfig", "DatasetFormat", "camel_case_class_text", "class_text", "formats_providing", "get_format",
-    "read_files", "register_format", "split_key",
+    "names_horizontal_direction", "read_files", "register_format", "split_key",
 ]

@@ -112,4 +112,6 @@ def _read_split(config: DatasetConfig, split: str) -> Records[ClassificationSamp
 register_format(DatasetFormat(
     "ssv2", LABELLED_CLIPS, _read_split, required=("labels", "video_root"), optional=(*SPLITS, "test_answers"),
     class_names=lambda c: read_ssv2_labels(c.path("labels")),
-    unlabelled_hint="SSv2's test labels come from dataset.test_answers (test-answers.csv)"))
+    unlabelled_hint="SSv2's test labels come from dataset.test_answers (test-answers.csv)",
+    # "Pushing something from left to right": a mirrored clip shows the other class
+    flip_safe=False))
