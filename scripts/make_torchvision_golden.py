@@ -9,8 +9,11 @@ makes of it:
 * ``resized_crop`` at fixed boxes, bilinear and bicubic, antialiased;
 * every RandAugment op (``autoaugment._apply_op``, the function ``RandAugment`` applies) at the
   magnitudes of bins 0, 9 and 30 of 31, both signs for the signed ops;
+* ``adjust_hue`` at fixed shifts;
 * ``RandomResizedCrop.get_params`` and ``RandomCrop.get_params`` boxes, and whole
-  ``RandAugment(2, 9)`` / ``RandAugment(3, 20)`` outputs, after ``torch.manual_seed(seed)``:
+  ``RandAugment(2, 9)`` / ``RandAugment(3, 20)``, ``ColorJitter(0.4, 0.4, 0.2, 0.1)`` (plain and
+  inside ``RandomApply(p=0.8)``) and ``RandomGrayscale(0.5)`` outputs, after
+  ``torch.manual_seed(seed)``:
   vidlift draws from a ``torch.Generator`` seeded alike and must land on the same boxes and ops.
 
 torchvision does not import beside vidlift's CPU torch, so this runs in a throwaway venv
@@ -50,6 +53,8 @@ RRC_CASES = ((13, 17, 0.08, 1.0, 3 / 4, 4 / 3), (224, 320, 0.08, 1.0, 3 / 4, 4 /
 RANDOM_CROP_CASES = ((13, 17, 8, 8), (240, 320, 224, 224), (20, 20, 20, 20))
 SEEDS = tuple(range(12))
 RAND_AUGMENT = ((2, 9), (3, 20))
+HUES = (-0.5, -0.2, 0.05, 0.3, 0.5)
+JITTER = (0.4, 0.4, 0.2, 0.1)  # X-CLIP's brightness, contrast, saturation, hue
 
 
 def augmentation_space(height: int, width: int) -> dict[str, tuple[torch.Tensor, bool]]:
@@ -106,6 +111,17 @@ def main() -> None:
             torch.manual_seed(seed)
             outs.append(T.RandAugment(num_ops, magnitude, BINS)(clip).numpy())
         arrays[f"rand_augment/{num_ops}/{magnitude}"] = np.stack(outs)
+    arrays["hues"] = np.asarray(HUES, dtype=np.float64)
+    arrays["hue_outputs"] = np.stack([F.adjust_hue(clip, h).numpy() for h in HUES])
+    pipelines = {"color_jitter": T.ColorJitter(*JITTER),
+                 "color_jitter_p0.8": T.RandomApply([T.ColorJitter(*JITTER)], 0.8),
+                 "grayscale_p0.5": T.RandomGrayscale(0.5)}
+    for name, transform in pipelines.items():
+        outs = []
+        for seed in SEEDS:
+            torch.manual_seed(seed)
+            outs.append(transform(clip).numpy())
+        arrays[name] = np.stack(outs)
     arrays["seeds"] = np.asarray(SEEDS, dtype=np.int64)
     arrays["versions"] = np.asarray([f"torch {torch.__version__}", f"torchvision {torchvision.__version__}"])
 

@@ -2,7 +2,7 @@
 scripts/make_torchvision_golden.py (torchvision does not import beside the project's torch).
 
 Tolerance: boxes, draws and the integer ops (Identity, Posterize, Solarize, Equalize, flip) must
-match exactly. Ops computed in float32 (resampling, blends, affine grids) matched torchvision to
+match exactly. Ops computed in float32 (resampling, blends, HSV, affine grids) matched torchvision to
 the bit when the fixture was made (torch 2.14.1 / torchvision 0.29.1 against the project's torch
 2.13 on the same CPU); another torch build or CPU may fuse or vectorise a float32 kernel
 differently, which moves a value that sits on a rounding or truncation boundary by one level,
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidlift.data.augment import RandAugment, RandomCrop, RandomResizedCrop, apply_op
+from vidlift.data.augment import ColorJitter, RandAugment, RandomCrop, RandomGrayscale, RandomResizedCrop, apply_op
 from vidlift.data.augment import functional as AF
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "torchvision_augment_golden.npz"
@@ -85,3 +85,16 @@ def test_rand_augment_draws_and_applies_torchvisions_ops(golden, num_ops, magnit
             assert torch.equal(ours, torch.from_numpy(theirs)), ops
         else:
             _close(ours, theirs, None, f"seed {seed}: {ops}")
+
+
+def test_hue_and_colour_jitter_and_grayscale(golden):
+    clip = torch.from_numpy(golden["clip"])
+    for hue, theirs in zip(golden["hues"].tolist(), golden["hue_outputs"]):
+        _close(AF.adjust_hue(clip, hue), theirs, 1, f"adjust_hue {hue}")
+    # X-CLIP's jitter, plain and as RandomApply(p=0.8); a grayscale at p=0.5
+    pipelines = {"color_jitter": ColorJitter(0.4, 0.4, 0.2, 0.1),
+                 "color_jitter_p0.8": ColorJitter(0.4, 0.4, 0.2, 0.1, p=0.8),
+                 "grayscale_p0.5": RandomGrayscale(0.5)}
+    for name, op in pipelines.items():
+        for seed, theirs in zip(golden["seeds"].tolist(), golden[name]):
+            _close(op(clip, torch.Generator().manual_seed(seed)), theirs, 1, f"{name} seed {seed}")

@@ -138,7 +138,8 @@ def test_config_errors_name_file_line_and_key(bench, tmp_path):
         load_config(_write(cfg, tmp_path / "e.yaml"))
     cfg["data"]["augment"] = {"flipp": 0.5}
     with pytest.raises(ConfigError, match=r"e.yaml:\d+: unknown key 'data.augment.flipp' \(did you mean 'flip'\?\); "
-                                          r"known keys: crop, scale, ratio, short_side, flip, rand_augment"):
+                                          r"known keys: crop, scale, ratio, short_side, flip, color_jitter, grayscale, "
+                                          r"rand_augment"):
         load_config(_write(cfg, tmp_path / "e.yaml"))
     cfg["data"]["augment"] = {"rand_augment": {"magnitude": 31}}
     with pytest.raises(ConfigError, match=r"e.yaml:\d+: data.augment.rand_augment: magnitude is a bin in"):
@@ -161,8 +162,13 @@ def test_overrides_turn_augmentation_on_and_set_its_keys(bench, tmp_path):
                                           r"first, e.g. 'data.augment=\{\}' for its defaults"):
         load_config(path, ["data.augment.flip=0"])
     cfg = load_config(path, ["data.augment={}", "data.augment.crop=scale_jitter", "data.augment.short_side=[72, 80]",
-                             "data.augment.rand_augment={magnitude: 5}"])
-    assert cfg["data"]["augment"] == {"crop": "scale_jitter", "scale": [0.08, 1.0], "ratio": [0.75, 4 / 3],
-                                      "short_side": [72, 80], "flip": "auto",
-                                      "rand_augment": {"num_ops": 2, "magnitude": 5, "num_magnitude_bins": 31}}
+                             "data.augment.rand_augment={magnitude: 5}", "data.augment.color_jitter={hue: 0.1}",
+                             "data.augment.color_jitter.p=0.8"])
+    assert cfg["data"]["augment"] == {
+        "crop": "scale_jitter", "scale": [0.08, 1.0], "ratio": [0.75, 4 / 3], "short_side": [72, 80], "flip": "auto",
+        "color_jitter": {"brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.1, "p": 0.8},
+        "grayscale": 0.0, "rand_augment": {"num_ops": 2, "magnitude": 5, "num_magnitude_bins": 31}}
+    with pytest.raises(ConfigError, match=r"override 'data.augment.color_jitter.q=1': unknown key "
+                                          r"'data.augment.color_jitter.q'.*known keys: brightness, contrast"):
+        load_config(path, ["data.augment={color_jitter: {}}", "data.augment.color_jitter.q=1"])
     assert load_config(path)["data"]["augment"] is None

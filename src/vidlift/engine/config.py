@@ -36,7 +36,14 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from ..data.augment.train import AugmentConfig, AugmentError, RandAugmentConfig, check_augment, flip_probability
+from ..data.augment.train import (
+    AugmentConfig,
+    AugmentError,
+    ColorJitterConfig,
+    RandAugmentConfig,
+    check_augment,
+    flip_probability,
+)
 
 
 @dataclass
@@ -234,7 +241,8 @@ class _Sources:
 
 
 # Sections that default to null, whose keys the schema only knows once they are set.
-_OPTIONAL_SECTIONS: dict[str, type] = {"data.augment": AugmentConfig, "data.augment.rand_augment": RandAugmentConfig}
+_OPTIONAL_SECTIONS: dict[str, type] = {"data.augment": AugmentConfig, "data.augment.rand_augment": RandAugmentConfig,
+                                       "data.augment.color_jitter": ColorJitterConfig}
 
 
 def _known(section: str) -> list[str]:

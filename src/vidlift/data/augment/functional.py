@@ -212,6 +212,46 @@ def adjust_sharpness(video: torch.Tensor, sharpness_factor: float) -> torch.Tens
     return _blend(batch, degenerate, sharpness_factor).reshape(video.shape)
 
 
+def _rgb_to_hsv(img: torch.Tensor) -> torch.Tensor:
+    """float (..., 3, H, W) in [0, 1] -> HSV, hue in [0, 1) (PIL's formulas, as torchvision)."""
+    r, g, b = img.unbind(dim=-3)
+    maxc, minc = img.max(dim=-3).values, img.min(dim=-3).values
+    flat = maxc == minc  # grey: hue and saturation are 0, and the divisions below must not be by 0
+    ones = torch.ones_like(maxc)
+    s = (maxc - minc) / torch.where(flat, ones, maxc)
+    span = torch.where(flat, ones, maxc - minc)
+    rc, gc, bc = (maxc - r) / span, (maxc - g) / span, (maxc - b) / span
+    h = ((maxc == r) * (bc - gc) + ((maxc == g) & (maxc != r)) * (2.0 + rc - bc)
+         + ((maxc != g) & (maxc != r)) * (4.0 + gc - rc))
+    return torch.stack((torch.fmod(h / 6.0 + 1.0, 1.0), s, maxc), dim=-3)
+
+
+def _hsv_to_rgb(img: torch.Tensor) -> torch.Tensor:
+    h, s, v = img.unbind(dim=-3)
+    i = torch.floor(h * 6.0)
+    f = h * 6.0 - i
+    sector = i.to(torch.int32) % 6
+    p = torch.clamp(v * (1.0 - s), 0.0, 1.0)
+    q = torch.clamp(v * (1.0 - s * f), 0.0, 1.0)
+    t = torch.clamp(v * (1.0 - s * (1.0 - f)), 0.0, 1.0)
+    # each channel picks one of (v, q, p, t) by the hue's sector, as a one-hot mix
+    onehot = (sector.unsqueeze(-3) == torch.arange(6).view(-1, 1, 1)).to(img.dtype)
+    table = torch.stack((torch.stack((v, q, p, p, t, v), dim=-3), torch.stack((t, v, v, q, p, p), dim=-3),
+                         torch.stack((p, p, t, v, v, q), dim=-3)), dim=-4)
+    return torch.einsum("...ijk, ...xijk -> ...xjk", onehot, table)
+
+
+def adjust_hue(video: torch.Tensor, hue_factor: float) -> torch.Tensor:
+    """Rotate every pixel's hue by ``hue_factor`` (in [-0.5, 0.5] of a turn), in HSV on [0, 1]
+    values, back to uint8 by ``x · 255.999`` truncated (torchvision's ``convert_image_dtype``)."""
+    _check_uint8(video)
+    if not -0.5 <= hue_factor <= 0.5:
+        raise ValueError(f"hue_factor must be in [-0.5, 0.5], got {hue_factor}")
+    h, s, v = _rgb_to_hsv(video.float() / 255.0).unbind(dim=-3)
+    rgb = _hsv_to_rgb(torch.stack(((h + hue_factor) % 1.0, s, v), dim=-3))
+    return rgb.mul(255.0 + 1.0 - 1e-3).to(torch.uint8)
+
+
 def posterize(video: torch.Tensor, bits: int) -> torch.Tensor:
     """Keep the ``bits`` (0..8) high bits of every value."""
     _check_uint8(video)
@@ -266,7 +306,8 @@ def equalize(video: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = [
-    "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_sharpness", "affine", "autocontrast",
+    "adjust_brightness", "adjust_contrast", "adjust_hue", "adjust_saturation", "adjust_sharpness", "affine",
+    "autocontrast",
     "crop", "equalize", "hflip", "inverse_affine_matrix", "invert", "posterize", "resize", "resized_crop",
     "rgb_to_grayscale", "rotate", "solarize",
 ]

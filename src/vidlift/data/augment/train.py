@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ..transforms import VideoTransform, center_crop, normalize
+from .color import ColorJitter, RandomGrayscale
 from .crops import RandomCrop, RandomHorizontalFlip, RandomResizedCrop, RandomShortSideScale
 from .rand_augment import RandAugment
 
@@ -40,6 +41,19 @@ class RandAugmentConfig:
 
 
 @dataclass
+class ColorJitterConfig:
+    """``data.augment.color_jitter``: torchvision's ColorJitter arguments (a number v: factors in
+    [1 - v, 1 + v], hue shifts in [-v, v]; or a pair [min, max]) and ``p``, the probability of
+    jittering a clip at all (``RandomApply``)."""
+
+    brightness: Any = 0.0
+    contrast: Any = 0.0
+    saturation: Any = 0.0
+    hue: Any = 0.0
+    p: float = 1.0
+
+
+@dataclass
 class AugmentConfig:
     """``data.augment`` (null: no augmentation, the train split gets the test transform).
 
@@ -52,6 +66,8 @@ class AugmentConfig:
             the backbone's input size (``[1.142857, 1.428571]`` is 256..320 at 224, 73..91 at 64).
         flip: probability of a horizontal flip, or "auto": 0.5 when the dataset is flip-safe,
             0 when its labels name a horizontal direction (see ``DatasetConfig.flip_safety``).
+        color_jitter: ColorJitter's arguments and its RandomApply probability, or null for none.
+        grayscale: RandomGrayscale's probability.
         rand_augment: RandAugment's arguments, or null for none.
     """
 
@@ -60,6 +76,8 @@ class AugmentConfig:
     ratio: list[float] = field(default_factory=lambda: [3.0 / 4.0, 4.0 / 3.0])
     short_side: list[Any] = field(default_factory=lambda: list(DEFAULT_SHORT_SIDE))
     flip: Any = "auto"
+    color_jitter: ColorJitterConfig | None = None
+    grayscale: float = 0.0
     rand_augment: RandAugmentConfig | None = None
 
 
@@ -100,15 +118,19 @@ def check_augment(augment: Mapping[str, Any]) -> None:
     flip = augment.get("flip")
     if flip != "auto" and not (_is_number(flip) and 0 <= flip <= 1):
         raise AugmentError("flip", f"must be 'auto' or a probability in [0, 1], got {flip!r}")
-    ra = augment.get("rand_augment")
-    if ra is not None:
-        if not isinstance(ra, Mapping):
-            raise AugmentError("rand_augment", f"must be a mapping {{num_ops, magnitude, num_magnitude_bins}} or "
-                                               f"null, got {ra!r}")
+    for key, make in (("color_jitter", ColorJitter), ("rand_augment", RandAugment)):
+        args = augment.get(key)
+        if args is None:
+            continue
+        if not isinstance(args, Mapping):
+            raise AugmentError(key, f"must be a mapping of {make.__name__}'s arguments or null, got {args!r}")
         try:
-            RandAugment(**ra)
+            make(**args)
         except (TypeError, ValueError) as e:
-            raise AugmentError("rand_augment", str(e)) from None
+            raise AugmentError(key, str(e)) from None
+    grayscale = augment.get("grayscale", 0.0)
+    if not (_is_number(grayscale) and 0 <= grayscale <= 1):
+        raise AugmentError("grayscale", f"must be a probability in [0, 1], got {grayscale!r}")
 
 
 def short_side_pixels(short_side: Sequence[int | float], size: int) -> tuple[int, int]:
@@ -139,6 +161,7 @@ class TrainTransform:
     :class:`RandomResizedCrop` of the decoded frames to ``size``; or a
     :class:`RandomShortSideScale` to ``short_side`` then a :class:`RandomCrop`; or the
     backbone's resize then a random / centre crop), :class:`RandomHorizontalFlip` with ``flip``,
+    :class:`ColorJitter` and :class:`RandomGrayscale` (``grayscale``) if given,
     :class:`RandAugment` if given — all on uint8, as torchvision's pipeline runs them — then
     [0, 1] and the backbone's mean / std. Resampling uses the backbone's interpolation and
     antialiasing.
@@ -149,13 +172,16 @@ class TrainTransform:
         scale, ratio: RandomResizedCrop's ranges.
         short_side: scale jitter's (min, max) shorter side in pixels, both >= ``base.size``.
         flip: probability of mirroring the clip.
+        color_jitter: a :class:`ColorJitter`, or None.
+        grayscale: probability of a greyscale clip.
         rand_augment: a :class:`RandAugment`, or None.
     """
 
     def __init__(self, base: VideoTransform, crop: str = "random_resized",
                  scale: Sequence[float] = (0.08, 1.0), ratio: Sequence[float] = (3.0 / 4.0, 4.0 / 3.0),
                  short_side: Sequence[int] | None = None, flip: float = 0.5,
-                 rand_augment: RandAugment | None = None) -> None:
+                 rand_augment: RandAugment | None = None, color_jitter: ColorJitter | None = None,
+                 grayscale: float = 0.0) -> None:
         if crop not in CROPS:
             raise ValueError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
         self.base, self.crop, self.size = base, crop, base.size
@@ -169,6 +195,7 @@ class TrainTransform:
             self.short_side_scale = RandomShortSideScale(lo, hi, base.interpolation, base.antialias, base.resize_mode)
         self.random_crop = RandomCrop(base.size)
         self.flip = RandomHorizontalFlip(flip)
+        self.color_jitter, self.grayscale = color_jitter, RandomGrayscale(grayscale) if grayscale > 0 else None
         self.rand_augment = rand_augment
 
     def _crop(self, frames: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -186,6 +213,10 @@ class TrainTransform:
         if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"expected uint8 frames (T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
         video = self.flip(self._crop(frames, generator), generator)
+        if self.color_jitter is not None:
+            video = self.color_jitter(video, generator)
+        if self.grayscale is not None:
+            video = self.grayscale(video, generator)
         if self.rand_augment is not None:
             video = self.rand_augment(video, generator)
         return normalize(video.float().div_(255.0), self.base.mean, self.base.std).contiguous()
@@ -195,7 +226,8 @@ class TrainTransform:
                 "scale_jitter": f"{self.short_side_scale!r} + {self.random_crop!r}",
                 "random": f"resize to {self.base.resize_size} + {self.random_crop!r}",
                 "center": f"resize to {self.base.resize_size} + CenterCrop({self.size})"}[self.crop]
-        return (f"TrainTransform({crop}, {self.flip!r}, {self.rand_augment!r}, "
+        extras = "".join(f", {op!r}" for op in (self.color_jitter, self.grayscale, self.rand_augment) if op is not None)
+        return (f"TrainTransform({crop}, {self.flip!r}{extras}, "
                 f"mean={self.base.mean}, std={self.base.std})")
 
 
@@ -209,15 +241,17 @@ def build_train_transform(base: VideoTransform, augment: Mapping[str, Any], flip
     unknown = sorted(set(augment) - set(merged))
     if unknown:
         raise AugmentError(unknown[0], f"unknown key; data.augment takes {', '.join(merged)}")
-    if isinstance(merged["rand_augment"], Mapping):
-        merged["rand_augment"] = {**RandAugmentConfig().__dict__, **merged["rand_augment"]}
+    for key, schema in (("rand_augment", RandAugmentConfig), ("color_jitter", ColorJitterConfig)):
+        if isinstance(merged[key], Mapping):
+            merged[key] = {**schema().__dict__, **merged[key]}
     check_augment(merged)
-    ra = merged["rand_augment"]
+    ra, cj = merged["rand_augment"], merged["color_jitter"]
     return TrainTransform(
         base, merged["crop"], merged["scale"], merged["ratio"],
         short_side_pixels(merged["short_side"], base.size), flip_probability(merged["flip"], flip_safe, why),
-        RandAugment(**ra) if ra is not None else None)
+        RandAugment(**ra) if ra is not None else None, ColorJitter(**cj) if cj is not None else None,
+        float(merged["grayscale"]))
 
 
-__all__ = ["CROPS", "AugmentConfig", "AugmentError", "RandAugmentConfig", "TrainTransform", "build_train_transform",
-           "check_augment", "flip_probability", "short_side_pixels"]
+__all__ = ["CROPS", "AugmentConfig", "AugmentError", "ColorJitterConfig", "RandAugmentConfig", "TrainTransform",
+           "build_train_transform", "check_augment", "flip_probability", "short_side_pixels"]
