@@ -133,8 +133,9 @@ class MultiFrameIntegration(nn.Module):
         # X-CLIP's ResidualAttentionBlocks: pre-LN (eps 1e-5), QuickGELU MLP ×4.
         self.layers = Transformer(dim, layers, _heads_for(dim), 4 * dim, "quick_gelu", 1e-5)
         _trunc_normal_init(self.layers)
-        for block in self.layers.blocks:
-            init_like_torch_mha(block.attn)  # q / k / v only; out_proj keeps the trunc normal (bias already 0)
+        for m in self.layers.modules():  # q / k / v only; out_proj keeps the trunc normal (bias already 0)
+            if isinstance(m, Attention):
+                init_like_torch_mha(m)
         nn.init.trunc_normal_(self.position.embedding, std=0.02)
 
     def forward(self, features: VideoFeatures) -> torch.Tensor:
