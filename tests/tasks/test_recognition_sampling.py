@@ -20,7 +20,7 @@ def indices(ds, i, epoch=0):
     return ds[(epoch, i)]["frame_indices"].tolist()
 
 
-def test_dense_sampling_per_split(synth):
+def test_dense_sampling_per_split(synth):  # noqa: F811
     # 8-frame videos, T=4, stride 2 (span 7, mmaction2's training window 4*2 = 8):
     # train: start in [0, 8-8] = {0}; val: max_offset 8-7 = 1, 1 // 2 = 0; test 2 clips:
     # round([0, 1]) = [0, 1].
@@ -43,7 +43,7 @@ def test_dense_sampling_per_split(synth):
     assert indices(aim.dataset("test", TEST_TF), 0) == [0, 2, 4, 6, 0, 2, 4, 6]
 
 
-def test_random_test_views_are_training_draws_seeded_by_seed_and_index(synth):
+def test_random_test_views_are_training_draws_seeded_by_seed_and_index(synth):  # noqa: F811
     task = RecognitionTask(kinetics(synth), frames=4, test_clips=3, test_sampling="random", seed=7)
     test = task.dataset("test", TEST_TF)
     assert test.views == 3
@@ -71,6 +71,6 @@ def test_random_test_views_are_training_draws_seeded_by_seed_and_index(synth):
     ({"frames": 0}, "frames must be a positive integer"),
     ({"test_clips": 0}, "test_clips must be a positive integer"),
 ])
-def test_sampling_config_errors(synth, kw, match):
+def test_sampling_config_errors(synth, kw, match):  # noqa: F811
     with pytest.raises(ValueError, match=match):
         RecognitionTask(kinetics(synth), **kw)

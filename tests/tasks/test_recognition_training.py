@@ -47,7 +47,7 @@ def test_soft_target_cross_entropy_by_hand():
                                F.cross_entropy(logits, labels))
 
 
-def test_mixup_training_step_mixes_with_the_batch_seed(synth):
+def test_mixup_training_step_mixes_with_the_batch_seed(synth):  # noqa: F811
     task, model = make(synth, "linear", mixup=MIX, label_smoothing=0.1, seed=3)
     task.set_epoch(2)
     batch = batch_of(task.dataset("train", TRAIN_TF), 6, epoch=2)
@@ -67,7 +67,7 @@ def test_mixup_training_step_mixes_with_the_batch_seed(synth):
                            torch.randn(3, generator=batch_generator(3, 2, torch.tensor([0, 2]))))
 
 
-def test_mixup_config_errors(synth):
+def test_mixup_config_errors(synth):  # noqa: F811
     with pytest.raises(ValueError, match="mixup needs loss 'ce'"):
         RecognitionTask(kinetics(synth), mixup=MIX, loss="kl")
     with pytest.raises(ValueError, match="mixup.alpha is not a mixup key; keys: mixup_alpha, cutmix_alpha"):
@@ -78,7 +78,7 @@ def test_mixup_config_errors(synth):
         RecognitionTask(kinetics(synth), head="linear", mixup=0.8)
 
 
-def test_resume_with_mixup_is_bit_identical(synth, tmp_path):
+def test_resume_with_mixup_is_bit_identical(synth, tmp_path):  # noqa: F811
     base = recognition_config({"recognition": synth}, tmp_path / "full", head="linear", mixup=MIX,
                               label_smoothing=0.1)
     base["trainer"]["max_epochs"] = 2
@@ -115,7 +115,7 @@ def test_ensemble_is_the_mean_of_the_per_template_softmax_by_hand():
     torch.testing.assert_close(probs, torch.tensor([[0.690399, 0.309601]]), rtol=0, atol=1e-6)
 
 
-def test_ensemble_scores_on_a_tiny_model(synth):
+def test_ensemble_scores_on_a_tiny_model(synth):  # noqa: F811
     templates = ["a clip of {}.", "{}, an action"]
     task, model = make(synth, "zero_shot", prompt_ensemble=templates, test_clips=2)
     test = task.dataset("test", TEST_TF)
@@ -132,7 +132,7 @@ def test_ensemble_scores_on_a_tiny_model(synth):
     assert task.head._template_cache is None  # a new evaluation encodes again
 
 
-def test_template_draws_per_training_clip_reproduce(synth):
+def test_template_draws_per_training_clip_reproduce(synth):  # noqa: F811
     task = RecognitionTask(kinetics(synth), frames=4, prompt_ensemble="actionclip", loss="kl", seed=4)
     train = task.dataset("train", TRAIN_TF)
     draws = {(e, i): train[(e, i)]["template"] for e in range(3) for i in range(10)}
@@ -144,7 +144,7 @@ def test_template_draws_per_training_clip_reproduce(synth):
                                              ).dataset("train", TRAIN_TF)[0]
 
 
-def test_actionclip_kl_on_the_drawn_templates(synth):
+def test_actionclip_kl_on_the_drawn_templates(synth):  # noqa: F811
     torch.manual_seed(0)
     task, model = make(synth, "similarity", [get_strategy("temporal_transformer", layers=1)],
                        prompt_ensemble="actionclip", loss="kl")
@@ -158,7 +158,7 @@ def test_actionclip_kl_on_the_drawn_templates(synth):
     assert all(p.grad is not None for n, p in model.named_parameters() if n.startswith("roles.video_head."))
 
 
-def test_prompt_ensemble_errors(synth):
+def test_prompt_ensemble_errors(synth):  # noqa: F811
     with pytest.raises(ValueError, match="prompt_ensemble must be one of actionclip"):
         RecognitionTask(kinetics(synth), prompt_ensemble="clip")
     with pytest.raises(ValueError, match="exactly one"):

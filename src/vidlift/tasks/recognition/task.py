@@ -327,8 +327,9 @@ class RecognitionTask(Task):
         dense = f" stride {self.sampling.stride}" if self.sampling.sampling == "dense" else ""
         extra = "".join(f", {k}" for k, on in (("mixup", self.mixup is not None),
                                                  (f"{len(self.templates)} templates", bool(self.templates))) if on)
-        return (f"format={self.data.name}, head={self.head_name}, frames={self.frames} ({self.sampling.sampling}{dense}), "
-                f"views={self.test_clips}x{self.test_crops}, few_shot={self.few_shot}{extra}")
+        return (f"format={self.data.name}, head={self.head_name}, frames={self.frames} "
+                f"({self.sampling.sampling}{dense}), views={self.test_clips}x{self.test_crops}, "
+                f"few_shot={self.few_shot}{extra}")
 
 
 __all__ = ["RecognitionTask", "DEFAULT_PROMPT"]
