@@ -259,7 +259,8 @@ class RecognitionTask(Task):
             task_loss = soft_target_cross_entropy(logits, targets.to(logits.device))
         else:
             task_loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
-        aux = model.auxiliary_losses(out, text=text)
+        aux = model.auxiliary_losses(out, text=text, logits=logits, pixels=video, class_texts=self.class_texts,
+                                     prompt=self.prompt)
         loss = task_loss + sum(aux.values()) if aux else task_loss
         logs = {"task_loss": float(task_loss.detach()),
                 "top1": float((logits.detach().argmax(-1) == labels).float().mean())}
