@@ -40,3 +40,24 @@ def test_an_unknown_format_is_refused(tmp_path):
     save_file({"x": torch.zeros(1)}, str(bad), metadata={"vidlift": json.dumps({"format": "vidlift-transfer-delta/0"})})
     with pytest.raises(DeltaMismatchError, match="format 'vidlift-transfer-delta/0', expected"):
         load_delta(bad, "random:tiny-clip:0")
+
+
+PRE12 = Path(__file__).resolve().parent.parent / "fixtures" / "deltas_pre12"
+
+
+@pytest.mark.parametrize("name", ["st_adapter", "full_finetune", "aim", "distillation"])
+def test_deltas_saved_before_issue_12_rebuild_the_model_they_saved(name):
+    """Issue 12 changed defaults (ST-Adapter's pooling, full_finetune's frozen token table, AIM's
+    drop path) and renamed the image-tower student distillation -> tower_compression. Deltas
+    written before (scripts/make_pre12_deltas.py at 7187d7a) lack those hyper-parameters: they
+    must load as the model they were (legacy_defaults, RENAMED) and give that version's logits."""
+    io = load_file(str(PRE12 / "io.safetensors"))
+    model = load_delta(PRE12 / f"{name}.safetensors", "random:tiny-clip:0").eval()
+    with torch.no_grad():
+        logits = model.logits(model.encode_video(io["video"]), io[f"{name}.text"])
+    torch.testing.assert_close(logits, io[f"{name}.logits"], rtol=0, atol=1e-5)
+    expected = {"st_adapter": ("pooling", "frames"), "full_finetune": ("freeze_token_embedding", False),
+                "aim": ("drop_path", 0.0), "distillation": ("width", 16)}[name]
+    (strategy,) = model.strategies
+    assert getattr(strategy, expected[0]) == expected[1]
+    assert strategy.name == ("tower_compression" if name == "distillation" else name)

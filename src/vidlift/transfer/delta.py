@@ -46,17 +46,29 @@ def _strategy_records(model: TransferModel, skip: set[str] = frozenset()) -> lis
     return [{"name": s.name, "hyperparameters": s.hyperparameters()} for s in model.strategies if s.name not in skip]
 
 
-def _build_strategies(records: list[dict[str, Any]], source: str, old: bool = False) -> list:
-    """Strategies from their records; a format-1 record also gets the strategy's
-    ``format1_defaults`` (hyper-parameters added since, at the value that rebuilds the old model)."""
+# Strategies renamed since deltas were saved under the old name: old name -> (new name, a
+# hyper-parameter only the old strategy took, which tells an old record from a new one).
+RENAMED: dict[str, tuple[str, str]] = {
+    "distillation": ("tower_compression", "width"),  # issue 12: distillation became soft-target KD
+}
+
+
+def _build_strategies(records: list[dict[str, Any]], source: str) -> list:
+    """Strategies from their records. A hyper-parameter a record lacks (the delta predates it)
+    takes the strategy's ``legacy_defaults`` value, the one that rebuilds the model that was
+    saved, before its class default (new deltas record every hyper-parameter); a record of a
+    renamed strategy (:data:`RENAMED`) builds the strategy under its new name."""
     from .registry import STRATEGIES
 
     out = []
     for r in records:
-        cls = STRATEGIES.get(r.get("name"))
+        name, recorded = r.get("name"), r.get("hyperparameters", {})
+        if name in RENAMED and RENAMED[name][1] in recorded:
+            name = RENAMED[name][0]
+        cls = STRATEGIES.get(name)
         if cls is None:
             raise DeltaMismatchError(f"{source}: unknown strategy {r.get('name')!r}; known: {', '.join(STRATEGIES)}")
-        hp = {**(getattr(cls, "format1_defaults", {}) if old else {}), **r.get("hyperparameters", {})}
+        hp = {**getattr(cls, "legacy_defaults", {}), **recorded}
         for k, v in hp.items():  # JSON turns tuples into lists
             if isinstance(v, list):
                 hp[k] = tuple(v)
@@ -139,7 +151,7 @@ def load_delta(path: str | Path, backbone: Backbone | str) -> TransferModel:
         raise DeltaMismatchError(
             f"{path} was trained on backbone {want['identity']} ({want['spec']}), "
             f"not on {backbone.meta.identity} ({backbone.meta.spec}); load the backbone it was trained on")
-    strategies = _build_strategies(meta["strategies"], str(path), old=meta["format"] in OLD_FORMATS)
+    strategies = _build_strategies(meta["strategies"], str(path))
     model = TransferModel(backbone, strategies, num_frames=meta["num_frames"])
     _load_tensors(model, path, delta_keys(model), upgrade=meta["format"] in OLD_FORMATS)
     return model

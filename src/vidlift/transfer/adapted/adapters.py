@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -264,6 +264,8 @@ class STAdapter(Strategy):
     """
 
     name: ClassVar[str] = "st_adapter"
+    # deltas saved before the class-token pooling (issue 12) pooled the projected frames
+    legacy_defaults: ClassVar[dict[str, Any]] = {"pooling": "frames"}
     family: ClassVar[str] = "adapter"
     paper: ClassVar[str] = "Pan et al., NeurIPS 2022 (arXiv 2206.13559)"
     trains_backbone: ClassVar[bool] = True
@@ -406,6 +408,8 @@ class AIM(Strategy):
     """
 
     name: ClassVar[str] = "aim"
+    # deltas saved before drop path (issue 12) trained without it
+    legacy_defaults: ClassVar[dict[str, Any]] = {"drop_path": 0.0}
     family: ClassVar[str] = "adapter"
     paper: ClassVar[str] = "Yang et al., ICLR 2023 (arXiv 2302.03024)"
     trains_backbone: ClassVar[bool] = True

@@ -16,7 +16,7 @@ attention (``TowerBlock.attention_copy``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -251,6 +251,8 @@ class DividedSpaceTime(Strategy):
     """
 
     name: ClassVar[str] = "divided_st"
+    # deltas saved before drop path (issue 12) trained without it
+    legacy_defaults: ClassVar[dict[str, Any]] = {"drop_path": 0.0}
     family: ClassVar[str] = "fine-tuning with extra models"
     paper: ClassVar[str] = "Bertasius et al., ICML 2021 (arXiv 2102.05095)"
     trains_backbone: ClassVar[bool] = True

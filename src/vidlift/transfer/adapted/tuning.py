@@ -10,7 +10,7 @@ strategies add), read through ``TransferModel.lr_scale``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..base import Strategy, TransferCompositionError
 from ..checks import check_bool, check_number
@@ -83,6 +83,8 @@ class FullFinetune(Strategy):
     """
 
     name: ClassVar[str] = "full_finetune"
+    # deltas saved before freeze_token_embedding (issue 12) trained the token table
+    legacy_defaults: ClassVar[dict[str, Any]] = {"freeze_token_embedding": False}
     family: ClassVar[str] = "full fine-tuning"
     paper: ClassVar[str] = ("Rasheed et al., CVPR 2023 (ViFi-CLIP, arXiv 2212.03640); "
                             "Wang et al., arXiv 2109.08472 (ActionCLIP)")

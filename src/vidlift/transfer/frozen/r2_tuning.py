@@ -283,7 +283,7 @@ class R2Tuning(Strategy):
     paper: ClassVar[str] = "Liu et al., ECCV 2024 (arXiv 2404.00801)"
     needs_frozen_backbone: ClassVar[bool] = True
     # deltas of format 1 (vidlift 0.1) predate the text query and drop-path: rebuilt without them
-    format1_defaults: ClassVar[dict[str, Any]] = {"text_query": False, "droppath": 0.0}
+    legacy_defaults: ClassVar[dict[str, Any]] = {"text_query": False, "droppath": 0.0}
     layers: int = 4
     dims: int = 256
     heads: int = 8
