@@ -7,16 +7,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
-import yaml
 
+from tests.engine.resume import assert_resume_bit_identical, write_config
 from vidlift.data.augment import TrainTransform
 from vidlift.data.datasets import DatasetConfig
 from vidlift.data.datasets.registry import CAPTIONED_VIDEOS, LABELLED_CLIPS
 from vidlift.data.transforms import VideoTransform
-from vidlift.engine import ConfigError, fit, load_config
+from vidlift.engine import ConfigError, load_config
 from vidlift.engine.data import TaskDataModule
 from vidlift.engine.run import _build
 from vidlift.synthetic.synth import generate
@@ -45,9 +44,7 @@ def config(bench, out, labels="appearance", augment=None, **data) -> dict:
     }
 
 
-def _write(cfg, path):
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+_write = write_config
 
 
 def _data_module(cfg) -> TaskDataModule:
@@ -71,26 +68,11 @@ def test_only_the_train_split_is_augmented(bench, tmp_path):
     assert off.dataset("train").transform is off.transform  # null: today's behaviour
 
 
-class _StopAfterFirstEpoch(L.Callback):
-    def on_train_epoch_end(self, trainer, pl_module):
-        trainer.should_stop = True
-
-
 # With loader workers, the resumed epoch used to replay epoch 0's keys (Lightning makes the
 # first iterator before set_epoch; EpochLoader defers it to the first batch).
 @pytest.mark.parametrize("workers", [0, 2])
 def test_resume_with_augmentation_ends_bit_identical(bench, tmp_path, workers):
-    base = config(bench, tmp_path / "full", augment=AUGMENT, num_workers=workers)
-    base["trainer"]["max_epochs"] = 2
-    full = fit(load_config(_write(base, tmp_path / "a.yaml")))
-    part = dict(base, out=str(tmp_path / "part"))
-    fit(load_config(_write(part, tmp_path / "b.yaml")), callbacks=[_StopAfterFirstEpoch()])  # "interrupted"
-    assert torch.load(tmp_path / "part/checkpoints/last.ckpt", weights_only=True)["epoch"] == 0
-    resumed = fit(load_config(tmp_path / "b.yaml"), ckpt_path="last")
-    assert resumed["metrics"] == full["metrics"]
-    a = torch.load(tmp_path / "full/checkpoints/last.ckpt", weights_only=True)["state_dict"]
-    b = torch.load(tmp_path / "part/checkpoints/last.ckpt", weights_only=True)["state_dict"]
-    assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_resume_bit_identical(config(bench, tmp_path / "full", augment=AUGMENT, num_workers=workers), tmp_path)
 
 
 def test_flip_safety_of_the_synthetic_label_sets_and_formats(bench):

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 
-import lightning as L
 import pytest
 import torch
 import yaml
 
+from tests.engine.resume import assert_resume_bit_identical, write_config
 from vidlift.cli import main
 from vidlift.engine import ConfigError, evaluate, fit, load_config
 from vidlift.synthetic.synth import generate
@@ -60,9 +60,7 @@ def retrieval_config(sets, out, **task) -> dict:
     }
 
 
-def _write(cfg, path):
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+_write = write_config
 
 
 def test_fit_writes_checkpoints_delta_and_metrics(sets, tmp_path):
@@ -85,21 +83,10 @@ def test_fit_writes_checkpoints_delta_and_metrics(sets, tmp_path):
     assert ckpt["state_dict"] and all(k.startswith(("model.roles.video_head.", "task.")) for k in ckpt["state_dict"])
 
 
-class _StopAfterFirstEpoch(L.Callback):
-    def on_train_epoch_end(self, trainer, pl_module):
-        trainer.should_stop = True
-
-
 def test_resume_after_first_epoch_matches_uninterrupted(sets, tmp_path):
     base = recognition_config(sets, tmp_path / "full", head="text_init")
     base["transfer"] = [{"name": "evl", "layers": 1}]  # dropout inside: randomness must resume too
-    base["trainer"]["max_epochs"] = 2
-    full = fit(load_config(_write(base, tmp_path / "a.yaml")))
-    part = dict(base, out=str(tmp_path / "part"))
-    fit(load_config(_write(part, tmp_path / "b.yaml")), callbacks=[_StopAfterFirstEpoch()])  # "interrupted"
-    assert torch.load(tmp_path / "part/checkpoints/last.ckpt", weights_only=True)["epoch"] == 0
-    resumed = fit(load_config(tmp_path / "b.yaml"), ckpt_path="last")
-    assert resumed["metrics"] == full["metrics"]
+    assert_resume_bit_identical(base, tmp_path)
     # The log of the first epoch survives the resume (a new version folder per fit).
     first_log = (tmp_path / "part/csv/version_0/metrics.csv").read_text()
     assert "val/top1" in first_log and (tmp_path / "part/csv/version_1/metrics.csv").is_file()

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.engine.test_engine import _StopAfterFirstEpoch, _write, recognition_config  # noqa: E402
+from tests.engine.resume import assert_resume_bit_identical  # noqa: E402
+from tests.engine.test_engine import recognition_config  # noqa: E402
 from tests.tasks.test_recognition_task import (  # noqa: E402,F401
     TEST_TF,
     TRAIN_TF,
@@ -24,7 +25,6 @@ from tests.tasks.test_recognition_task import (  # noqa: E402,F401
 )
 from vidlift.data.augment import MixupCutmix  # noqa: E402
 from vidlift.data.clips import collate_clips  # noqa: E402
-from vidlift.engine import fit, load_config  # noqa: E402
 from vidlift.tasks.recognition.heads import ClassTextHead, actionclip_kl_on_texts  # noqa: E402
 from vidlift.tasks.recognition.prompts import ACTIONCLIP_TEMPLATES  # noqa: E402
 from vidlift.tasks.recognition.task import RecognitionTask  # noqa: E402
@@ -81,15 +81,7 @@ def test_mixup_config_errors(synth):  # noqa: F811
 def test_resume_with_mixup_is_bit_identical(synth, tmp_path):  # noqa: F811
     base = recognition_config({"recognition": synth}, tmp_path / "full", head="linear", mixup=MIX,
                               label_smoothing=0.1)
-    base["trainer"]["max_epochs"] = 2
-    full = fit(load_config(_write(base, tmp_path / "a.yaml")))
-    part = dict(base, out=str(tmp_path / "part"))
-    fit(load_config(_write(part, tmp_path / "b.yaml")), callbacks=[_StopAfterFirstEpoch()])
-    resumed = fit(load_config(tmp_path / "b.yaml"), ckpt_path="last")
-    assert resumed["metrics"] == full["metrics"]
-    a = torch.load(tmp_path / "full/checkpoints/last.ckpt", weights_only=True)["state_dict"]
-    b = torch.load(tmp_path / "part/checkpoints/last.ckpt", weights_only=True)["state_dict"]
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_resume_bit_identical(base, tmp_path)
 
 
 # -- ActionCLIP's templates ---------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Deltas of delta format 1 (vidlift 0.1.0) load today: three strategies' tensor names changed
 in format 2 (R²-Tuning's packed attention, X-CLIP's MIT layers, the X-CLIP prompt's output
 projection) and are renamed on load. The fixture was written by that version
-(scripts/make_v1_deltas.py), with the logits it gave for a fixed clip."""
+(scripts/make_old_deltas.py), with the logits it gave for a fixed clip."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ PRE12 = Path(__file__).resolve().parent.parent / "fixtures" / "deltas_pre12"
 def test_deltas_saved_before_issue_12_rebuild_the_model_they_saved(name):
     """Issue 12 changed defaults (ST-Adapter's pooling, full_finetune's frozen token table, AIM's
     drop path) and renamed the image-tower student distillation -> tower_compression. Deltas
-    written before (scripts/make_pre12_deltas.py at 7187d7a) lack those hyper-parameters: they
+    written before (scripts/make_old_deltas.py at 7187d7a) lack those hyper-parameters: they
     must load as the model they were (legacy_defaults, RENAMED) and give that version's logits."""
     io = load_file(str(PRE12 / "io.safetensors"))
     model = load_delta(PRE12 / f"{name}.safetensors", "random:tiny-clip:0").eval()
