@@ -127,6 +127,8 @@ def test_flip_auto_follows_the_datasets_flip_safety():
     ({"scale": [0.5, 1.5]}, "scale", "<= 1.0"),
     ({"ratio": [0.75]}, "ratio", "two numbers"),
     ({"short_side": [1.5, 256]}, "short_side", "both ends in pixels"),
+    ({"short_side": [256.0, 320.0]}, "short_side", r"multiples of the input size, at most 4; .* write whole "
+                                                   r"numbers \(\[256, 320\]\)"),
     ({"flip": "yes"}, "flip", r"'auto' or a probability in \[0, 1\], got 'yes'"),
     ({"flip": True}, "flip", "probability"),
     ({"rand_augment": {"num_ops": 2, "magnitude": 40, "num_magnitude_bins": 31}}, "rand_augment",

@@ -144,6 +144,11 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     bad.write_text(yaml.safe_dump({"task": {"name": "recognition"}, "transfer": [{"name": "lora", "rank": 4}]}))
     with pytest.raises(ConfigError, match=r"bad.yaml:\d+: transfer.0 \(lora\) has no hyper-parameter\(s\) \['rank'\]"):
         load_config(bad)
+    # a config written before issue 12 renamed the image-tower student
+    old = {"task": {"name": "recognition"}, "transfer": [{"name": "distillation", "width": 8}]}
+    bad.write_text(yaml.safe_dump(old))
+    with pytest.raises(ConfigError, match=r"\(distillation with 'width' is the strategy now named 'tower_compression'"):
+        load_config(bad)
     with pytest.raises(ConfigError, match=r"override 'trainer.max_epoch=3': unknown key 'trainer.max_epoch' "
                                           r"\(did you mean 'max_epochs'"):
         load_config(None, ["task.name=recognition", "trainer.max_epoch=3"])

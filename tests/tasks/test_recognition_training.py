@@ -65,6 +65,11 @@ def test_mixup_training_step_mixes_with_the_batch_seed(synth):  # noqa: F811
     # the seed of a batch depends on each of its clips
     assert not torch.equal(torch.randn(3, generator=batch_generator(3, 2, torch.tensor([0, 1]))),
                            torch.randn(3, generator=batch_generator(3, 2, torch.tensor([0, 2]))))
+    # ... and is a stream of its own: a batch of clips [5, 1] does not draw clip 5's crop numbers,
+    # which VideoClips seeds with (seed, epoch, 5, 1)
+    clip = np.random.SeedSequence((3, 2, 5, 1)).generate_state(1, np.uint64)[0] >> np.uint64(1)
+    assert not torch.equal(torch.rand(3, generator=batch_generator(3, 2, torch.tensor([5, 1]))),
+                           torch.rand(3, generator=torch.Generator().manual_seed(int(clip))))
 
 
 def test_mixup_config_errors(synth):  # noqa: F811

@@ -384,8 +384,13 @@ def _validate(cfg: dict[str, Any], sources: _Sources) -> None:
         fields = {f.name for f in dataclasses.fields(STRATEGIES[t["name"]])}
         extra = sorted(set(t) - {"name"} - fields)
         if extra:
+            from ..transfer.delta import RENAMED
+
+            renamed = RENAMED.get(t["name"])
+            hint = (f" ({t['name']} with {renamed[1]!r} is the strategy now named {renamed[0]!r})"
+                    if renamed and renamed[1] in extra else "")
             raise ConfigError(f"{where(f'transfer.{i}.{extra[0]}')}: transfer.{i} ({t['name']}) has no "
-                              f"hyper-parameter(s) {extra}; it takes {sorted(fields)}")
+                              f"hyper-parameter(s) {extra}; it takes {sorted(fields)}{hint}")
     known = trainer_arguments()
     for key in cfg["trainer"]:
         if key in TRAINER_RESERVED:

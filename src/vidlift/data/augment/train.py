@@ -29,6 +29,8 @@ from .rand_augment import RandAugment
 CROPS = ("random_resized", "scale_jitter", "random", "center")
 # SlowFast's 256..320 px short side for a 224 crop, as multiples of the input size.
 DEFAULT_SHORT_SIDE = [256 / 224, 320 / 224]
+# Largest short side given as a multiple of the input size: more is a slip for pixels.
+MAX_SHORT_SIDE_MULTIPLE = 4.0
 
 
 @dataclass
@@ -115,6 +117,11 @@ def check_augment(augment: Mapping[str, Any]) -> None:
     if len({type(x) for x in side}) != 1:
         raise AugmentError("short_side", f"give both ends in pixels (whole numbers, [256, 320]) or both as "
                                          f"multiples of the input size ([1.14, 1.43]), got {side!r}")
+    if isinstance(side[0], float) and side[1] > MAX_SHORT_SIDE_MULTIPLE:
+        # [256.0, 320.0] meant pixels; read as multiples it would resize frames to ~70,000 px
+        raise AugmentError("short_side", f"numbers with a decimal point are multiples of the input size, at most "
+                                         f"{MAX_SHORT_SIDE_MULTIPLE:g}; got {side!r} — for pixels write whole "
+                                         f"numbers ([{int(side[0])}, {int(side[1])}])")
     flip = augment.get("flip")
     if flip != "auto" and not (_is_number(flip) and 0 <= flip <= 1):
         raise AugmentError("flip", f"must be 'auto' or a probability in [0, 1], got {flip!r}")

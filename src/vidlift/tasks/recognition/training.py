@@ -78,9 +78,15 @@ def parse_prompt_ensemble(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return templates
 
 
+# Tags this stream apart from the per-clip ones keyed (seed, epoch, i[, k]) (vidlift.data.clips):
+# without it a batch of clips [i, 1] drew exactly clip i's crop-and-flip numbers.
+MIX_STREAM = 0x6D6978
+
+
 def batch_generator(seed: int, epoch: int, indices: torch.Tensor) -> torch.Generator:
-    """A CPU generator seeded by (seed, epoch, the batch's clip indices)."""
-    entropy = [int(seed), int(epoch), *(int(i) for i in indices.reshape(-1).tolist())]
+    """A CPU generator seeded by (seed, epoch, the batch's clip indices), a stream of its own."""
+    flat = [int(i) for i in indices.reshape(-1).tolist()]
+    entropy = [int(seed), int(epoch), MIX_STREAM, len(flat), *flat]
     state = np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]
     return torch.Generator().manual_seed(int(state >> np.uint64(1)))
 

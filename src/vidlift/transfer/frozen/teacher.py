@@ -174,7 +174,11 @@ class Teacher:
         batch (K strings) or per clip (B lists, up to K each; missing ones are not valid)."""
         b = video.embedding.shape[0]
         if all(isinstance(c, str) for c in candidates):
-            logits = teacher.logits(video, self.encode_texts(teacher, candidates, max_words))
+            # a shared candidate set is the answer vocabulary: encoded once, not at every step
+            key = ("candidates", tuple(candidates), max_words)
+            if key not in self._class_cache:
+                self._class_cache = {key: self.encode_texts(teacher, candidates, max_words)}
+            logits = teacher.logits(video, self._class_cache[key])
             return logits, torch.ones_like(logits, dtype=torch.bool)
         if len(candidates) != b:
             raise ValueError(f"distillation: {len(candidates)} candidate lists for {b} clips")
