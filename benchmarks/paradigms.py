@@ -6,6 +6,16 @@ checkpoint), one row per paradigm.
     vidlift synth --task retrieval --out data/synthetic/retrieval --num-videos 1000
     python benchmarks/paradigms.py                        # every paradigm, both tasks
     python benchmarks/paradigms.py --only lora aim --epochs 2
+    python benchmarks/paradigms.py --tasks recognition --seeds 0 1 2 --augment AUG \
+        --out runs/paradigms_aug --baseline runs/paradigms_single_seed_results.json
+    # or one process per seed (faster on few cores), then one table:
+    python benchmarks/paradigms.py --tasks recognition --seeds 1 --augment AUG --out runs/paradigms_aug_s1
+    python benchmarks/paradigms.py --table-only --out runs/paradigms_aug --merge runs/paradigms_aug_s1 ...
+
+``--seeds`` runs every row once per seed (the config's ``seed``: head initialisation, clip
+order, frame sampling and augmentation draws) and the table shows mean ± std (sample standard
+deviation over the seeds); ``--augment`` is a ``data.augment`` mapping as YAML/JSON;
+``--baseline`` an earlier results.json whose top-1 is shown beside.
 
 Recognition uses the motion labels (14 classes in 7 time-reversed pairs): a frame-level model
 cannot beat chance on them, so the column measures what each paradigm adds in time.
@@ -16,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import time
 from pathlib import Path
 
@@ -48,6 +59,11 @@ RETRIEVAL = {  # label -> transfer (retrieval needs a trainable video side; zero
 }
 
 
+# Rows whose head is text_init train the classifier, as they did before Text4Vis' classifier
+# became frozen by default: the table compares augmentation and seeds, not that change.
+TEXT_INIT_TRAINED = ["task.freeze_classifier=false"]
+
+
 def run_one(config_path: str, out: Path, transfer: list, overrides: list[str], train: bool) -> dict:
     cfg = load_config(config_path, [f"out={out}", f"transfer={json.dumps(transfer)}", *overrides])
     if train and out.exists():
@@ -67,31 +83,53 @@ def main() -> None:
     ap.add_argument("--out", default="runs/paradigms")
     ap.add_argument("--only", nargs="*", help="substrings of paradigm labels to run")
     ap.add_argument("--tasks", nargs="*", default=["recognition", "retrieval"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="run every row once per seed and report mean ± std (default: the config's seed, once)")
+    ap.add_argument("--augment", default=None, help="a data.augment mapping (YAML), e.g. '{crop: random_resized}'")
+    ap.add_argument("--baseline", default=None, help="an earlier results.json whose top-1 the seeds table shows beside")
     ap.add_argument("--table-only", action="store_true", help="print the table of an earlier run's results.json")
+    ap.add_argument("--merge", nargs="*", default=[],
+                    help="with --table-only: also the seeds of these folders' results.json (one process per seed)")
     args = ap.parse_args()
     root = Path(args.out)
     results_path = root / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    for other in args.merge:
+        for label, row in json.loads((Path(other) / "results.json").read_text()).items():
+            results.setdefault(label, {}).setdefault("recognition_seeds", {}).update(row.get("recognition_seeds", {}))
+    baseline = json.loads(Path(args.baseline).read_text()) if args.baseline else {}
     if args.table_only:
-        print(table(results))
+        print(seeds_table(results, baseline) if _has_seeds(results) else table(results))
         return
     common = [f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false", f"optim.lr={args.lr}"]
-    for label, transfer, head, extra in PARADIGMS:
-        if args.only and not any(s.lower() in label.lower() for s in args.only):
-            continue
-        slug = "".join(c if c.isalnum() else "_" for c in label.lower()).strip("_")
-        if "recognition" in args.tasks:
-            rec = run_one("configs/synthetic/recognition_motion.yaml", root / "recognition" / slug, transfer,
-                          [*common, f"task.head={head}", *extra], train=head != "zero_shot")
-            results.setdefault(label, {})["recognition"] = rec
-        if "retrieval" in args.tasks and label in RETRIEVAL:
-            ret = run_one("configs/synthetic/retrieval.yaml", root / "retrieval" / slug, RETRIEVAL[label],
-                          [*common, *extra], train=label != "zero-shot")
-            results.setdefault(label, {})["retrieval"] = ret
-        root.mkdir(parents=True, exist_ok=True)
-        results_path.write_text(json.dumps(results, indent=2, default=str))  # after every row: resumable
-        print(f"done: {label}", flush=True)
-    print(table(results))
+    if args.augment:
+        common.append(f"data.augment={args.augment}")
+    for seed in args.seeds or [None]:
+        seeded = [*common, f"seed={seed}"] if seed is not None else common
+        for label, transfer, head, extra in PARADIGMS:
+            if args.only and not any(s.lower() in label.lower() for s in args.only):
+                continue
+            slug = "".join(c if c.isalnum() else "_" for c in label.lower()).strip("_")
+            where = f"seed{seed}/{slug}" if seed is not None else slug
+            row = results.setdefault(label, {})
+            if "recognition" in args.tasks:
+                if seed is not None and str(seed) in row.get("recognition_seeds", {}):
+                    continue  # resumable: a row done for this seed is kept
+                rec = run_one("configs/synthetic/recognition_motion.yaml", root / "recognition" / where, transfer,
+                              [*seeded, f"task.head={head}", *(TEXT_INIT_TRAINED if head == "text_init" else []),
+                               *extra], train=head != "zero_shot")
+                if seed is None:
+                    row["recognition"] = rec
+                else:
+                    row.setdefault("recognition_seeds", {})[str(seed)] = rec
+            if "retrieval" in args.tasks and label in RETRIEVAL:
+                ret = run_one("configs/synthetic/retrieval.yaml", root / "retrieval" / where, RETRIEVAL[label],
+                              [*seeded, *extra], train=label != "zero-shot")
+                row["retrieval" if seed is None else f"retrieval_seed{seed}"] = ret
+            root.mkdir(parents=True, exist_ok=True)
+            results_path.write_text(json.dumps(results, indent=2, default=str))  # after every row: resumable
+            print(f"done: {label} (seed {seed})", flush=True)
+    print(seeds_table(results, baseline) if args.seeds else table(results))
 
 
 def _pct(value: float | None) -> str:
@@ -114,6 +152,39 @@ def table(results: dict) -> str:
             f"| {label} | `{names}`, `{head}` | {_pct(m.get('top1'))} | {_pct(m.get('top5'))} | "
             f"{'—' if r1 is None else f'{r1:.1f}'} | {rec.get('parameters', {}).get('trainable', 0):,} | "
             f"{rec.get('gflops_per_clip', float('nan')):.3f} |")
+    return "\n".join(rows)
+
+
+def _has_seeds(results: dict) -> bool:
+    return any("recognition_seeds" in r for r in results.values())
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "—"
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def seeds_table(results: dict, baseline: dict | None = None) -> str:
+    """Recognition rows over seeds: top-1 and top-5 mean ± std (%), seeds run, and the top-1 of
+    ``baseline`` (an earlier single-seed results.json) beside."""
+    baseline = baseline or {}
+    rows = ["| paradigm | strategies, head | motion top-1 (mean ± std) | motion top-5 (mean ± std) | seeds "
+            "| earlier single-seed top-1 | trainable params |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    for label, transfer, head, _ in PARADIGMS:
+        runs = results.get(label, {}).get("recognition_seeds", {})
+        if not runs:
+            continue
+        top1 = [r["metrics"]["top1"] for r in runs.values()]
+        top5 = [r["metrics"]["top5"] for r in runs.values()]
+        before = baseline.get(label, {}).get("recognition", {}).get("metrics", {}).get("top1")
+        names = " + ".join(t["name"] for t in transfer) or "—"
+        trainable = next(iter(runs.values())).get("parameters", {}).get("trainable", 0)
+        rows.append(f"| {label} | `{names}`, `{head}` | {_mean_std(top1)} | {_mean_std(top5)} | {len(runs)} | "
+                    f"{_pct(before)} | {trainable:,} |")
     return "\n".join(rows)
 
 
