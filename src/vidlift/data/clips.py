@@ -117,8 +117,7 @@ class VideoClips(Dataset):
         # The project's transforms draw from a generator of (seed, epoch, i): the same clip
         # gets the same crop in a resumed run, and a different one the next epoch.
         if isinstance(self.transform, (VideoTransform, TrainTransform)):
-            seed = int(np.random.SeedSequence((self.seed, epoch, i, 1)).generate_state(1, np.uint64)[0] >> 1)
-            return self.transform(frames, generator=torch.Generator().manual_seed(seed))
+            return self.transform(frames, generator=seeded_generator(self.seed, epoch, i, 1))
         return self.transform(frames)
 
     def _views(self, decoded: DecodedVideo, epoch: int, i: int) -> torch.Tensor:
@@ -131,6 +130,14 @@ class VideoClips(Dataset):
             video = self.transform.three_crops(frames)  # (3, N, 3, S, S)
         t = frames.shape[0] // clips
         return video.unflatten(1, (clips, t)).transpose(0, 1).flatten(0, 1)  # (clips·crops, T, 3, S, S)
+
+
+def seeded_generator(*entropy: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded by the integers ``entropy`` (through numpy's
+    SeedSequence, so nearby keys give unrelated streams): the randomness of a clip (seed,
+    epoch, index, stream) or a batch, reproducible and resumable."""
+    state = np.random.SeedSequence([int(x) for x in entropy]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state >> np.uint64(1)))
 
 
 _reported: set[str] = set()
@@ -163,4 +170,4 @@ def collate_clips(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
     return out
 
 
-__all__ = ["CROPS", "VideoClips", "collate_clips"]
+__all__ = ["CROPS", "VideoClips", "collate_clips", "seeded_generator"]

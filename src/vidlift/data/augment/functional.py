@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .. import transforms
 from ..transforms import Interpolation
 
 GridInterpolation = str  # "nearest" | "bilinear": what grid_sample takes
@@ -57,7 +58,7 @@ def resize(video: torch.Tensor, size: Sequence[int], interpolation: Interpolatio
     if tuple(video.shape[-2:]) == size:
         return video
     batch, lead = _as_batch(video)
-    out = F.interpolate(batch.float(), size=size, mode=interpolation, align_corners=False, antialias=antialias)
+    out = transforms.resize(batch.float(), size, interpolation, antialias)  # the one float resize
     return out.clamp_(0, 255).round_().to(torch.uint8).reshape(*lead, 3, *size)
 
 

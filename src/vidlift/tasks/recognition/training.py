@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...data.clips import seeded_generator
 from .prompts import PROMPT_ENSEMBLES
 
 MIXUP_KEYS = ("mixup_alpha", "cutmix_alpha", "prob", "switch_prob")
@@ -86,9 +86,7 @@ MIX_STREAM = 0x6D6978
 def batch_generator(seed: int, epoch: int, indices: torch.Tensor) -> torch.Generator:
     """A CPU generator seeded by (seed, epoch, the batch's clip indices), a stream of its own."""
     flat = [int(i) for i in indices.reshape(-1).tolist()]
-    entropy = [int(seed), int(epoch), MIX_STREAM, len(flat), *flat]
-    state = np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(state >> np.uint64(1)))
+    return seeded_generator(seed, epoch, MIX_STREAM, len(flat), *flat)
 
 
 def soft_target_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
